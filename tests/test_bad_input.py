@@ -1,0 +1,97 @@
+"""Bad input: one-line error naming problem and fix, non-zero exit, nothing left on disk, before training."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.train import run
+from tests.helpers import cli, compose_run
+
+
+def _copy_lang(wikiann_root, dest, lang="sw"):
+    shutil.copytree(wikiann_root / lang, dest / lang)
+    for f in (dest / lang).iterdir():
+        f.chmod(0o644)
+    return dest
+
+
+CLI_CASES = {
+    "unknown language": (["lang=xx"], "unknown language code 'xx'"),
+    "sparsity out of range": (["pruning=global_magnitude", "pruning.sparsity=1.0"], "sparsity"),
+    "unknown perturbation": (["perturbation=suite", "+perturbation.members.typo.perturbation=typoz",
+                              "+perturbation.members.typo.severities=[0.1]"], "unknown perturbation 'typoz'"),
+    "missing model path": (["model=minilm", "model.name_or_path=/no/such/model"], "model path /no/such/model does not exist"),
+    "regex matches nothing": (["pruning=global_magnitude", "pruning.params=[transformer\\.h\\.\\d+]"], "matches no parameter"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_reports_one_line_and_leaves_nothing(case, tmp_path, tiny_overrides):
+    extra, message = CLI_CASES[case]
+    out = tmp_path / "run"
+    result = cli([*tiny_overrides, *extra, f"hydra.run.dir={out}"])
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sparsenlp error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+
+
+def test_unknown_config_option_is_reported_by_hydra(tmp_path):
+    result = cli(["model=gpt9", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert result.returncode != 0 and "Could not find 'model/gpt9'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def _fails(overrides, tmp_path, match):
+    cfg = compose_run(overrides, tmp_path / "out")
+    with pytest.raises(SparseNLPError, match=match):
+        run(cfg)
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_missing_data_root(tiny_overrides, tmp_path):
+    _fails([*tiny_overrides, f"data.root={tmp_path / 'nowhere'}"], tmp_path, "does not exist")
+
+
+def test_missing_split(tiny_overrides, wikiann_root, tmp_path):
+    root = _copy_lang(wikiann_root, tmp_path / "data")
+    (root / "sw" / "dev").unlink()
+    _fails([*tiny_overrides, "lang=sw", f"data.root={root}"], tmp_path, r"split not found: .*sw/dev")
+
+
+def test_malformed_line_names_file_and_line(tiny_overrides, wikiann_root, tmp_path):
+    root = _copy_lang(wikiann_root, tmp_path / "data")
+    lines = (root / "sw" / "train").read_text(encoding="utf-8").splitlines()
+    lines[4] = "Nairobi B-CITY"
+    (root / "sw" / "train").write_text("\n".join(lines), encoding="utf-8")
+    _fails([*tiny_overrides, "lang=sw", f"data.root={root}"], tmp_path, r"malformed line 5 in .*sw/train")
+
+
+def test_hub_unreachable_model(tiny_overrides, tmp_path):
+    _fails([*tiny_overrides, "model=mbert"], tmp_path, "offline\\? use model=minilm or model=tiny")
+
+
+@pytest.mark.parametrize("overrides,pattern", [
+    (["schedule=cubic", "schedule.start_step=50", "schedule.end_step=10"], "start_step"),
+    (["schedule=cubic", "schedule.frequency=0"], "frequency"),
+    (["pruning.sparsity=-0.1"], "sparsity"),
+])
+def test_bad_schedule_and_sparsity(overrides, pattern, tiny_overrides, tmp_path):
+    _fails([*tiny_overrides, "pruning=global_magnitude", *overrides], tmp_path, pattern)
+
+
+def test_severity_out_of_range(tiny_overrides, tmp_path):
+    _fails([*tiny_overrides, "perturbation=suite", "perturbation.members.char_noise.severities=[1.5]"], tmp_path,
+           "outside")
+
+
+def test_entity_swap_pool_missing_a_type(tiny_overrides, wikiann_root, tmp_path):
+    root = _copy_lang(wikiann_root, tmp_path / "data")
+    train = (root / "sw" / "train").read_text(encoding="utf-8")
+    (root / "sw" / "train").write_text(train.replace("B-ORG", "O").replace("I-ORG", "O"), encoding="utf-8")
+    _fails([*tiny_overrides, "lang=sw", f"data.root={root}", "data.train_limit=null", "perturbation=suite",
+            "~perturbation.members.swap_script", "~perturbation.members.swap_family"], tmp_path,
+           "entity pool for lang=sw .* has no ORG entities")
