@@ -418,6 +418,10 @@ class StructuredPruner(Callback):
             round_to=self.round_to,
         )
 
+    def results_section(self) -> dict[str, Any]:
+        """For results.json: no unstructured sparsity, but what the structured pruning removed."""
+        return {"sparsity": None, "structured": None if self.report is None else self.report.to_dict()}
+
     def state_dict(self) -> dict[str, Any]:
         return {"report": None if self.report is None else self.report.to_dict()}
 

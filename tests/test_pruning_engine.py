@@ -1,0 +1,273 @@
+"""MagnitudePruner in a hand-written AdamW loop on a tiny BERT, with a duck-typed trainer."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from transformers import BertConfig, BertForTokenClassification
+
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.pruning.engine import MagnitudePruner, build_pruner
+from sparsenlp.pruning.params import select_prunable
+from sparsenlp.pruning.schedules import Schedule
+
+STEPS = 30
+SCHEDULE = Schedule("cubic", 0.8, initial_sparsity=0.2, start_step=0, end_step=20, frequency=3)
+
+
+def tiny_bert() -> BertForTokenClassification:
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=32, num_labels=7,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # resumes must replay exactly
+    return BertForTokenClassification(cfg)
+
+
+class Recorder(SimpleNamespace):
+    """The lead's trainer surface the pruner may use: .model and .log_metrics."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logged.append((step, metrics))
+
+
+def train(model, pruner, first: int, last: int, optimizer, trainer, check=None) -> None:
+    """Optimizer steps first..last on batches that depend only on the step (so resumes replay)."""
+    model.train()
+    for step in range(first, last + 1):
+        g = torch.Generator().manual_seed(step)
+        ids = torch.randint(1, 100, (4, 12), generator=g)
+        labels = torch.randint(0, 7, (4, 12), generator=g)
+        loss = model(input_ids=ids, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        pruner.on_step_end(trainer, step)
+        if check:
+            check(step)
+
+
+def setup(method: str = "global", schedule: Schedule = SCHEDULE):
+    model = tiny_bert()
+    pruner = MagnitudePruner(model, method, None, schedule)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    trainer = Recorder(model=model, logged=[])
+    return model, pruner, optimizer, trainer
+
+
+@pytest.mark.parametrize("method", ["global", "layerwise"])
+def test_training_keeps_pruned_weights_zero_and_hits_target(method):
+    model, pruner, optimizer, trainer = setup(method)
+    params = pruner.masks.params
+    total = sum(p.numel() for p in params.values())
+    pruner.on_train_begin(trainer)  # start_step 0: the pretrained weights are pruned before any step
+    assert_counts(pruner, method, 0.2)
+    pruned_before = {n: ~m.clone() for n, m in pruner.masks.masks.items()}
+
+    def check(step: int) -> None:
+        for name, p in params.items():
+            mask = pruner.masks.masks[name]
+            assert not p.detach()[~mask].any(), f"step {step}: masked weights of {name} are not 0"
+            assert not (pruned_before[name] & mask).any(), f"step {step}: {name} regrew"
+            pruned_before[name] = ~mask.clone()
+
+    train(model, pruner, 1, STEPS, optimizer, trainer, check)
+
+    assert_counts(pruner, method, 0.8)
+    for entry in pruner.trace:  # every update hit its target exactly (monotone, non-decreasing targets)
+        assert entry["target"] == pytest.approx(SCHEDULE.target(entry["step"]))
+        assert abs(entry["achieved"] - entry["target"]) * total <= (0.5 if method == "global" else 0.5 * len(params))
+    assert [e["step"] for e in pruner.trace] == SCHEDULE.update_steps() == [0, 3, 6, 9, 12, 15, 18, 20]
+    assert [s for s, _ in trainer.logged] == SCHEDULE.update_steps()
+    assert trainer.logged[-1][1] == {"sparsity/target": 0.8,
+                                     "sparsity/achieved": pruner.masks.sparsity()}
+    for name, p in model.named_parameters():  # biases, LayerNorm, classifier are never zeroed
+        if name not in params and name != "bert.embeddings.word_embeddings.weight":  # (padding row is 0)
+            assert p.count_nonzero() == p.numel(), name
+
+
+def assert_counts(pruner: MagnitudePruner, method: str, sparsity: float) -> None:
+    """Exactly round(s * n) pruned: over all selected elements (global) or in each tensor."""
+    counts = pruner.masks.pruned_counts()
+    if method == "global":
+        assert sum(counts.values()) == round(sparsity * pruner.masks.num_prunable)
+    else:
+        assert counts == {n: round(sparsity * p.numel()) for n, p in pruner.masks.params.items()}
+
+
+def test_report_is_json_ready_and_consistent():
+    model, pruner, optimizer, trainer = setup("layerwise")
+    pruner.on_train_begin(trainer)
+    train(model, pruner, 1, STEPS, optimizer, trainer)
+    report = json.loads(json.dumps(pruner.report()))
+    params = select_prunable(model)
+    assert report["method"] == "layerwise" and report["monotone"] is True
+    assert report["schedule"] == {"name": "cubic", "final_sparsity": 0.8, "initial_sparsity": 0.2,
+                                  "start_step": 0, "end_step": 20, "frequency": 3}
+    assert report["prunable_parameters"] == sum(p.numel() for p in params.values())
+    assert report["total_parameters"] == sum(p.numel() for p in model.parameters())
+    zeros = sum(int((p.detach() == 0).sum()) for p in params.values())
+    assert report["pruned_parameters"] == zeros  # AdamW leaves no exact zeros among kept weights here
+    assert report["achieved"] == zeros / report["prunable_parameters"]
+    assert report["model_sparsity"] == zeros / report["total_parameters"]
+    assert report["target"] == 0.8
+    assert list(report["per_tensor"]) == list(params)
+    for name, entry in report["per_tensor"].items():
+        assert entry["numel"] == params[name].numel() and entry["target"] == 0.8
+        assert entry["pruned"] == round(0.8 * params[name].numel())
+        assert entry["achieved"] == entry["pruned"] / entry["numel"]
+    assert [e["step"] for e in report["trace"]] == SCHEDULE.update_steps()
+
+
+def test_save_pretrained_keeps_zeros(tmp_path):
+    model, pruner, optimizer, trainer = setup()
+    pruner.on_train_begin(trainer)
+    train(model, pruner, 1, STEPS, optimizer, trainer)
+    model.save_pretrained(tmp_path)
+    reloaded = BertForTokenClassification.from_pretrained(tmp_path)
+    assert list(reloaded.state_dict()) == list(model.state_dict())  # plain names, no weight_orig/mask
+    for name, p in reloaded.named_parameters():
+        assert torch.equal(p, dict(model.named_parameters())[name])
+        if name in pruner.masks.masks:
+            assert not p[~pruner.masks.masks[name]].any()
+
+
+def test_state_dict_resume_continues_identically():
+    model, pruner, optimizer, trainer = setup()
+    pruner.on_train_begin(trainer)
+    train(model, pruner, 1, 10, optimizer, trainer)
+    checkpoint = copy.deepcopy({"model": model.state_dict(), "optim": optimizer.state_dict(),
+                                "pruner": pruner.state_dict()})
+    train(model, pruner, 11, STEPS, optimizer, trainer)
+
+    model2, pruner2, optimizer2, trainer2 = setup()
+    model2.load_state_dict(checkpoint["model"])
+    optimizer2.load_state_dict(checkpoint["optim"])
+    pruner2.load_state_dict(checkpoint["pruner"])
+    pruner2.on_train_begin(trainer2)  # a resuming trainer calls this again: step 0 must not re-prune
+    assert len(pruner2.trace) == len(checkpoint["pruner"]["trace"]) and not trainer2.logged
+    train(model2, pruner2, 11, STEPS, optimizer2, trainer2)
+
+    assert pruner2.trace == pruner.trace
+    for name, mask in pruner.masks.masks.items():
+        assert torch.equal(pruner2.masks.masks[name], mask)
+    for (name, p), p2 in zip(model.named_parameters(), model2.parameters()):
+        assert torch.equal(p, p2), name
+
+
+def test_non_monotone_lets_weights_regrow():
+    model = tiny_bert()
+    schedule = Schedule("oneshot", 0.5, start_step=0)
+    pruner = MagnitudePruner(model, "global", None, schedule, monotone=False)
+    pruner.on_train_begin(SimpleNamespace(model=model))
+    name, mask = next(iter(pruner.masks.masks.items()))
+    index = tuple(int(i) for i in torch.nonzero(~mask)[0])
+    with torch.no_grad():
+        pruner.masks.params[name][index] = 10.0  # larger than any weight: must come back
+    pruner.update(0)
+    assert pruner.masks.masks[name][index]
+    assert pruner.masks.sparsity() == round(0.5 * pruner.masks.num_prunable) / pruner.masks.num_prunable
+
+
+def test_pruner_needs_only_trainer_model():
+    model = tiny_bert()
+    pruner = MagnitudePruner(model, "global", [r".*query\.weight"], Schedule("oneshot", 0.6, start_step=2))
+    bare = SimpleNamespace(model=model)
+    pruner.on_train_begin(bare)
+    pruner.on_step_end(bare, 1)
+    assert pruner.masks.sparsity() == 0.0 and not pruner.trace
+    pruner.on_step_end(bare, 2)
+    n = pruner.masks.num_prunable
+    assert pruner.masks.sparsity() == round(0.6 * n) / n
+    assert list(pruner.masks.params) == ["bert.encoder.layer.0.attention.self.query.weight",
+                                         "bert.encoder.layer.1.attention.self.query.weight"]
+
+
+def test_pruner_rejects_bad_arguments():
+    model = tiny_bert()
+    with pytest.raises(SparseNLPError, match="unknown"):
+        MagnitudePruner(model, "random", None, SCHEDULE)
+    with pytest.raises(SparseNLPError, match="resolve"):
+        MagnitudePruner(model, "global", None, Schedule("cubic", 0.5, end_step=0.5))
+
+
+# ---- build_pruner from config groups ---------------------------------------------------------
+
+PRUNING = {"method": "global_magnitude", "sparsity": 0.9, "params": None, "prune_embeddings": False,
+           "monotone": True}
+CUBIC = {"name": "cubic", "initial_sparsity": 0.0, "start_step": 0.1, "end_step": 0.7, "frequency": 0.05}
+
+
+def test_build_pruner_from_omegaconf():
+    model = tiny_bert()
+    pruner = build_pruner(OmegaConf.create(PRUNING), OmegaConf.create(CUBIC), model, total_steps=200)
+    assert isinstance(pruner, MagnitudePruner) and pruner.method == "global" and pruner.monotone
+    assert (pruner.schedule.start_step, pruner.schedule.end_step, pruner.schedule.frequency) == (20, 140, 10)
+    assert pruner.schedule.final_sparsity == 0.9
+    assert list(pruner.masks.params) == list(select_prunable(model))
+    layerwise = build_pruner({**PRUNING, "method": "layerwise_magnitude", "prune_embeddings": True,
+                              "params": [r".*value\.weight"]},
+                             {"name": "oneshot", "start_step": 0}, model, total_steps=10)
+    assert layerwise.method == "layerwise"
+    assert list(layerwise.masks.params) == ["bert.embeddings.word_embeddings.weight",
+                                            "bert.encoder.layer.0.attention.self.value.weight",
+                                            "bert.encoder.layer.1.attention.self.value.weight"]
+
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@pytest.mark.parametrize("schedule_file", ["cubic", "oneshot"])
+def test_build_pruner_from_the_repo_yaml(schedule_file):
+    """The shipped config groups build a pruner over exactly the default encoder weights."""
+    pruning = OmegaConf.load(CONF / "pruning/global_magnitude.yaml")
+    schedule = OmegaConf.load(CONF / f"schedule/{schedule_file}.yaml")
+    model = tiny_bert()
+    pruner = build_pruner(pruning, schedule, model, total_steps=1000)
+    assert list(pruner.masks.params) == list(select_prunable(model))
+    assert build_pruner(OmegaConf.load(CONF / "pruning/dense.yaml"), schedule, model, 1000) is None
+
+
+def test_build_pruner_dense_is_none():
+    model = tiny_bert()
+    assert build_pruner({"method": "dense"}, CUBIC, model, 100) is None
+    assert build_pruner({**PRUNING, "sparsity": 0.0}, CUBIC, model, 100) is None
+
+
+@pytest.mark.parametrize("pruning,schedule,match", [
+    ({**PRUNING, "method": "random"}, CUBIC, "is unknown; use dense"),
+    ({**PRUNING, "sparsty": 0.5}, CUBIC, "unknown pruning keys"),
+    ({k: v for k, v in PRUNING.items() if k != "sparsity"}, CUBIC, "sparsity is missing"),
+    ({**PRUNING, "sparsity": 1.0}, CUBIC, "final_sparsity"),
+    ({**PRUNING, "monotone": "yes"}, CUBIC, "monotone"),
+    ({**PRUNING, "params": [r"bert\.nothing"]}, CUBIC, "matches no parameter"),
+    (PRUNING, {**CUBIC, "frequncy": 3}, "unknown schedule keys"),
+    (PRUNING, {**CUBIC, "name": "exp"}, "unknown"),
+    (PRUNING, {**CUBIC, "end_step": 500}, "only 200 steps"),
+    (PRUNING, {**CUBIC, "initial_sparsity": 0.95}, "exceeds"),
+    (PRUNING, [1, 2], "mapping"),
+])
+def test_build_pruner_rejects_bad_config(pruning, schedule, match):
+    with pytest.raises(SparseNLPError, match=match):
+        build_pruner(pruning, schedule, tiny_bert(), total_steps=200)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_keeps_zeros():
+    model, pruner, optimizer, trainer = setup()
+    model.cuda()  # after the pruner was built: masks follow the parameters
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    pruner.on_train_begin(trainer)
+    for step in range(1, 8):
+        ids = torch.randint(1, 100, (4, 12), device="cuda")
+        model(input_ids=ids, labels=torch.randint(0, 7, (4, 12), device="cuda")).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.on_step_end(trainer, step)
+        for name, p in pruner.masks.params.items():
+            assert pruner.masks.masks[name].is_cuda and not p[~pruner.masks.masks[name]].any()
