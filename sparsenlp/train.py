@@ -24,10 +24,10 @@ from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.robustness import RobustnessSuite, build_suite
 from sparsenlp.models import build_model, build_tokenizer
-from sparsenlp.pruning.engine import build_pruner
+from sparsenlp.pruning.engine import MagnitudePruner, build_pruner
+from sparsenlp.pruning.structured import StructuredPruner
 from sparsenlp.tracking import records
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
-from sparsenlp.training.callbacks import Callback
 from sparsenlp.training.device import seed_everything
 from sparsenlp.training.trainer import Trainer, TrainResult
 
@@ -73,7 +73,7 @@ class Prepared:
     tokenizer: Any
     model: torch.nn.Module
     trainer: Trainer
-    pruner: Callback | None
+    pruner: MagnitudePruner | StructuredPruner | None
     suite: RobustnessSuite
     tracker: WandbTracker
     timings: dict[str, float] = field(default_factory=dict)
@@ -156,7 +156,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "test": test,
             "robustness": robustness,
             "robustness_skipped": job.suite.skipped,
-            "sparsity": job.pruner.report() if job.pruner is not None else None,
+            **(job.pruner.results_section() if job.pruner is not None else {"sparsity": None}),
             "timings": timings,
             "versions": records.versions(),
         }

@@ -65,3 +65,17 @@ def test_record_validates_and_predictions_cover_every_word(tiny_run, wikiann_roo
     recomputed = ner_metrics([r["gold"] for r in rows], [r["pred"] for r in rows])
     assert recomputed["f1"] == pytest.approx(on_disk["test"]["de"]["clean"]["f1"])
     assert not (out / "checkpoints" / "last.pt").exists()
+
+
+@pytest.mark.slow
+def test_language_list_trains_one_model_and_scores_each_test_set(tmp_path, tiny_overrides):
+    record = run(compose_run([*tiny_overrides, "lang=[sw,yo]", "trainer.max_steps=6", "trainer.eval_every=3"],
+                             tmp_path))
+    assert record["run"]["langs"] == ["sw", "yo"]
+    assert record["data"]["train_sentences"] == 400 + 100  # train_limit=400 per language; yo has only 100
+    assert sorted(record["test"]) == ["sw", "yo"] and record["data"]["test_sentences"] == {"sw": 100, "yo": 100}
+    rows = read_jsonl(tmp_path / "predictions" / "test.jsonl")
+    for lang in ("sw", "yo"):
+        mine = [r for r in rows if r["lang"] == lang]
+        assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine])["f1"] == pytest.approx(
+            record["test"][lang]["clean"]["f1"])
