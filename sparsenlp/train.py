@@ -34,7 +34,8 @@ from sparsenlp.training.trainer import Trainer, TrainResult
 log = logging.getLogger("sparsenlp")
 # conf/hydra/launcher/*.yaml spell out every field of the launcher plugins' configs under the plugins'
 # own names, so Hydra's (deprecated) schema matching is harmless; its warning would only be noise.
-warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema", category=UserWarning)
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\S+' is validated against ConfigStore schema",
+                        category=UserWarning)
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
