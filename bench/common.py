@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import torch
+from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +77,4 @@ def environment_lines(packages: Sequence[str] = ("torch", "transformers")) -> li
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)

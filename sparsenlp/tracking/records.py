@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import platform
 import shutil
 import subprocess
@@ -51,11 +52,22 @@ def is_complete(out_dir: Path, config: dict[str, Any]) -> bool:
     return bool(record and record.get("status") == "complete" and same_experiment(record.get("config", {}), config))
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: a diverged loss is recorded as null rather than making the record unwritable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write(out_dir: Path, record: dict[str, Any], predictions: dict[str, list[dict[str, Any]]]) -> None:
     """Predictions first, results.json last: a reader never sees a record whose predictions are missing."""
     for name, rows in predictions.items():
         write_jsonl(out_dir / PREDICTIONS / f"{name}.jsonl", rows)
-    write_json(out_dir / RESULTS, {"schema_version": SCHEMA_VERSION, "status": "complete", **record})
+    write_json(out_dir / RESULTS, _finite({"schema_version": SCHEMA_VERSION, "status": "complete", **record}))
 
 
 def versions() -> dict[str, str | None]:
