@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from sparsenlp.errors import SparseNLPError
 
@@ -86,14 +90,15 @@ def build_tokenizer(cfg_model: Mapping[str, Any], corpus: Callable[[], Iterable[
     if spec == "train":
         vocab_size = int(cfg_model.get("vocab_size", 8000))
         key = hashlib.sha256(f"wordpiece:{vocab_size}:{corpus_key}".encode()).hexdigest()[:24]
-        folder = cache_dir / "tokenizers" / key if cache_dir is not None else None
-        if folder is not None and (folder / "tokenizer.json").is_file():
-            return AutoTokenizer.from_pretrained(str(folder))
-        log.info("training a WordPiece tokenizer (vocab %d) on the training text", vocab_size)
-        tokenizer = train_wordpiece(corpus(), vocab_size)
-        if folder is not None:
-            _save_atomically(tokenizer, folder)
-        return tokenizer
+        if cache_dir is None:
+            return train_wordpiece(corpus(), vocab_size)
+        folder = cache_dir / "tokenizers" / key
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):  # parallel sweep jobs train it once
+            if not (folder / "tokenizer.json").is_file():
+                log.info("training a WordPiece tokenizer (vocab %d) on the training text", vocab_size)
+                _save_atomically(train_wordpiece(corpus(), vocab_size), folder)
+        return AutoTokenizer.from_pretrained(str(folder))
     location = resolve_location(str(spec))
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, revision=cfg_model.get("revision"))
@@ -105,18 +110,10 @@ def build_tokenizer(cfg_model: Mapping[str, Any], corpus: Callable[[], Iterable[
 
 
 def _save_atomically(tokenizer, folder: Path) -> None:
-    """Save into a temporary sibling and rename, so concurrent sweep jobs never read half a tokenizer."""
-    import os
-    import shutil
-    import tempfile
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    """Save into a temporary sibling and rename, so a killed job never leaves half a tokenizer."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     tokenizer.save_pretrained(str(tmp))
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # another job finished first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+    os.replace(tmp, folder)
 
 
 def build_model(cfg_model: Mapping[str, Any], tokenizer, labels: tuple[str, ...]):

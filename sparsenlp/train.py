@@ -77,6 +77,7 @@ class Prepared:
     pruner: MagnitudePruner | StructuredPruner | None
     suite: RobustnessSuite
     tracker: WandbTracker
+    feature_cache: dict[str, int]  # cache hits / misses: a sweep should encode each language once
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -95,7 +96,7 @@ def _prepare(cfg: DictConfig, out: Path) -> Prepared:
     data = load_sentences(data_cfg, langs)
     cache_dir = Path(str(data_cfg["cache_dir"])).expanduser() if data_cfg.get("cache_dir") else None
     tokenizer = build_tokenizer(cfg.model, data.train_corpus, corpus_key(data_cfg, langs), cache_dir)
-    encode_all(data, data_cfg, tokenizer)
+    cache = encode_all(data, data_cfg, tokenizer)
     suite.prepare(data, data_cfg, cfg.languages, tokenizer)  # entity pools: missing entity types fail here
     timings["data_seconds"] = time.perf_counter() - t
 
@@ -107,7 +108,8 @@ def _prepare(cfg: DictConfig, out: Path) -> Prepared:
                       metrics_mode=cfg.trainer.get("metrics_mode"))
     pruner = build_pruner(cfg.pruning, cfg.schedule, trainer.model, trainer.total_steps)
     timings["model_seconds"] = time.perf_counter() - t
-    return Prepared(langs, data, tokenizer, model, trainer, pruner, suite, tracker, timings)
+    return Prepared(langs, data, tokenizer, model, trainer, pruner, suite, tracker,
+                    {"hits": cache.hits, "misses": cache.misses}, timings)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -149,7 +151,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "run": info,
             "data": {"train_sentences": len(data.train.sentences), "dev_sentences": len(data.dev.sentences),
                      "test_sentences": {lang: len(split.sentences) for lang, split in data.test.items()},
-                     "train_windows": len(data.train.features), "max_length": int(cfg.data.max_length)},
+                     "train_windows": len(data.train.features), "max_length": int(cfg.data.max_length),
+                     "feature_cache": job.feature_cache},
             "model": {"name": str(cfg.model.name), "name_or_path": cfg.model.get("name_or_path"),
                       "parameters": sum(p.numel() for p in trainer.model.parameters())},
             "training": _training_record(result, trainer),

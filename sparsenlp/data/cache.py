@@ -2,7 +2,8 @@
 
 The key covers everything the encoding depends on: the tokenizer (hash of its full serialisation),
 the raw data's identity, language, split, max_length and the sentence limit. Files are written
-atomically, so parallel sweep workers can share one cache folder safely.
+atomically under a per-entry file lock, so parallel sweep workers share one cache folder safely and
+each entry is built once.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from sparsenlp.data.align import Features
 from sparsenlp.io import atomic_path
@@ -43,17 +45,27 @@ class FeatureCache:
             self.misses += 1
             return build()
         path = self.folder / f"{key}.npz"
-        if path.is_file():
-            try:
-                with np.load(path) as arrays:
-                    features = Features.from_arrays(dict(arrays))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # one builder per entry: parallel sweep jobs on the same language wait here and then read it
+        with FileLock(str(path) + ".lock"):
+            features = self._load(path)
+            if features is not None:
                 self.hits += 1
                 return features
-            except (OSError, ValueError, KeyError) as exc:  # a corrupt entry is rebuilt, never trusted
-                log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
-        self.misses += 1
-        features = build()
-        with atomic_path(path) as tmp:
-            with tmp.open("wb") as handle:
-                np.savez(handle, **features.to_arrays())
+            self.misses += 1
+            features = build()
+            with atomic_path(path) as tmp:
+                with tmp.open("wb") as handle:
+                    np.savez(handle, **features.to_arrays())
         return features
+
+    @staticmethod
+    def _load(path: Path) -> Features | None:
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as arrays:
+                return Features.from_arrays(dict(arrays))
+        except (OSError, ValueError, KeyError) as exc:  # a corrupt entry is rebuilt, never trusted
+            log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
+            return None
