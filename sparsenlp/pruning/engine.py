@@ -6,6 +6,7 @@ after each ``optimizer.step()`` gets pruned weights that are exactly 0 for every
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from sparsenlp.pruning.schedules import Schedule
 from sparsenlp.pruning.structured import StructuredPruner, check_structured_supported
 from sparsenlp.training.callbacks import Callback
 
+log = logging.getLogger(__name__)
 SELECTORS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {
     "global": global_masks,
     "layerwise": layerwise_masks,
@@ -77,6 +79,7 @@ class MagnitudePruner(Callback):
         self.masks.update_(SELECTORS[self.method](self.masks.params, target, prior), self.monotone)
         achieved = self.masks.sparsity()
         self.trace.append({"step": step, "target": target, "achieved": achieved})
+        log.info("step %d: sparsity target %.4f, achieved %.4f", step, target, achieved)
         log_metrics = getattr(trainer, "log_metrics", None)
         if callable(log_metrics):
             log_metrics({"sparsity/target": target, "sparsity/achieved": achieved}, step)

