@@ -132,6 +132,8 @@ def build_model(cfg_model: Mapping[str, Any], tokenizer, labels: tuple[str, ...]
                             id2label=id2label, label2id=label2id, **arch)
         return BertForTokenClassification(config)
     location = resolve_location(str(spec))
+    # registers the classes of structurally pruned checkpoints (fewer heads), so they load like any other
+    import sparsenlp.pruning.structured  # noqa: F401
     try:
         model = AutoModelForTokenClassification.from_pretrained(
             location, num_labels=len(labels), id2label=id2label, label2id=label2id,

@@ -74,3 +74,16 @@ def test_hub_ids_pass_through_and_fail_clearly_offline():
     assert resolve_location("bert-base-multilingual-cased") == "bert-base-multilingual-cased"
     with pytest.raises(SparseNLPError, match="offline\\? use model=minilm or model=tiny"):
         build_tokenizer({"name_or_path": "xlm-roberta-base"}, lambda: [], "", None)
+
+
+@pytest.mark.slow
+def test_a_structurally_pruned_run_reloads_as_a_model(tmp_path, tiny_overrides):
+    out = tmp_path / "run"
+    record = run(compose_run([*tiny_overrides, "lang=sw", "pruning=structured_heads", "pruning.head_ratio=0.5",
+                              "pruning.ffn_ratio=0.5", "trainer.max_steps=2", "trainer.eval_every=2",
+                              "trainer.save_model=true"], out))
+    assert record["structured"]["heads_after"] == 1 and record["sparsity"] is None
+    tokenizer = build_tokenizer({"name_or_path": str(out / "model")}, lambda: [], "", None)
+    model = build_model({"name_or_path": str(out / "model")}, tokenizer, LABELS)
+    assert sum(p.numel() for p in model.parameters()) == record["model"]["parameters"]
+    assert model.config.num_attention_heads == 1 and model.config.intermediate_size == 256
