@@ -72,6 +72,8 @@ def test_offline_wandb_runs_carry_config_tags_and_test_f1(joblib_sweep):
         assert {f"lang:{lang}", f"tier:{tier}", "method:global_magnitude", "schedule:oneshot",
                 f"sparsity:{sparsity}"} <= set(run["tags"])
         assert run["group"] == "/".join(sweep.parts[-2:]) and run["job_type"] == "train"
+        assert f"lang={lang}" in run["name"] and f"pruning.sparsity={sparsity}" in run["name"]
+        assert "data.root" not in run["name"] and "cpu_threads" not in run["name"]  # where, not what
         assert run["summary"]["test/f1"] == pytest.approx(record["test"][lang]["clean"]["f1"])
         assert run["exit_code"] == 0
 

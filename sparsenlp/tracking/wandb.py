@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 MODES = ("online", "offline", "disabled")
 SINGLE_RUNS_GROUP = "single-runs"
+# overrides that say where or how a job runs, not what it is: left out of W&B run names
+_NOT_IN_NAME = ("logger.", "logger=", "hydra.", "hydra/", "data.root=", "data.cache_dir=", "data.hub_cache_dir=",
+                "trainer.progress=", "trainer.cpu_threads=", "trainer.device=", "skip_completed=")
 
 
 def build_tracker(cfg: DictConfig, output_dir: Path) -> WandbTracker:
@@ -184,7 +187,7 @@ class WandbTracker(Callback):
 
     def _name(self, overrides: list[str]) -> str:
         """The job's own overrides (what makes it differ from its sweep siblings), else a short summary."""
-        own = [o for o in overrides if not o.lstrip("+~").startswith(("logger.", "logger="))]
+        own = [o for o in overrides if not o.lstrip("+~").startswith(_NOT_IN_NAME)]
         if own:
             return ",".join(own)
         sparsity = OmegaConf.select(self.cfg, "pruning.sparsity", default=None)
