@@ -79,3 +79,34 @@ def test_language_list_trains_one_model_and_scores_each_test_set(tmp_path, tiny_
         mine = [r for r in rows if r["lang"] == lang]
         assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine])["f1"] == pytest.approx(
             record["test"][lang]["clean"]["f1"])
+
+
+@pytest.mark.slow
+def test_suite_run_scores_every_member_and_severity(tmp_path, tiny_overrides):
+    from omegaconf import OmegaConf
+
+    cfg = compose_run([*tiny_overrides, "lang=de", "perturbation=suite", "trainer.max_steps=6",
+                       "trainer.eval_every=6"], tmp_path)
+    record = run(cfg)
+    members = OmegaConf.to_container(cfg.perturbation.members)
+    expected = {f"{label}@{s:g}" for label, m in members.items() for s in m["severities"]}
+    assert set(record["test"]["de"]) == expected | {"clean"}
+    assert set(record["robustness"]["de"]) == expected and record["robustness_skipped"] == {}
+    for condition, gap in record["robustness"]["de"].items():
+        f1 = record["test"]["de"][condition]["f1"]
+        assert gap["f1"] == f1 and gap["gap"] == pytest.approx(record["test"]["de"]["clean"]["f1"] - f1)
+        rows = read_jsonl(tmp_path / "predictions" / f"test.{condition}.jsonl")
+        assert len(rows) == 100
+        assert ner_metrics([r["gold"] for r in rows], [r["pred"] for r in rows])["f1"] == pytest.approx(f1)
+    dropped = read_jsonl(tmp_path / "predictions" / "test.context_drop@0.2.jsonl")
+    assert all(len(r["kept"]) == len(r["tokens"]) for r in dropped)
+    records.validate(json.loads((tmp_path / "results.json").read_text()))
+
+
+@pytest.mark.slow
+def test_languages_without_a_script_neighbour_skip_that_pool_and_say_so(tmp_path, tiny_overrides):
+    record = run(compose_run([*tiny_overrides, "lang=ka", "perturbation=suite", "trainer.max_steps=2",
+                              "trainer.eval_every=2", "~perturbation.members.char_noise"], tmp_path))
+    assert set(record["robustness_skipped"]["ka"]) == {"swap_script", "swap_family"}
+    assert "no other language shares script='Georgian'" in record["robustness_skipped"]["ka"]["swap_script"]
+    assert "swap_same@1" in record["test"]["ka"] and "swap_script@1" not in record["test"]["ka"]
