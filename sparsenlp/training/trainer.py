@@ -52,10 +52,10 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: t
             continue
         (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, **_fast_adamw(device))
+    return torch.optim.AdamW(groups, lr=lr, **fast_adamw_options(device))
 
 
-def _fast_adamw(device: torch.device) -> dict[str, bool]:
+def fast_adamw_options(device: torch.device) -> dict[str, bool]:
     """The fused AdamW kernel (CUDA; CPU since torch 2.4) is several times faster than ``foreach``:
     on CPU it took a MiniLM step's optimizer update from ~130 ms to ~21 ms (bench/vs_hf.py)."""
     major, minor = (int(part) for part in torch.__version__.split(".")[:2])
