@@ -7,21 +7,23 @@ tokenizer is either trained here (WordPiece, ``model.tokenizer: train``) or load
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
+from sparsenlp.config.model import TRAIN_TOKENIZER, ModelConfig
 from sparsenlp.errors import SparseNLPError
 
 log = logging.getLogger(__name__)
 _SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_WORDPIECE_VERSION = "wordpiece-deterministic-1"  # part of the cache key: older caches are not reused
 
 
 def resolve_location(spec: str) -> str:
@@ -59,49 +61,64 @@ def _hub_error(what: str, spec: str, exc: Exception) -> SparseNLPError:
 
 
 def train_wordpiece(corpus: Iterable[list[str]], vocab_size: int):
-    """A BERT-style cased WordPiece tokenizer trained on the given pre-split sentences."""
+    """A BERT-style cased WordPiece tokenizer trained on the given pre-split sentences, deterministically.
+
+    ``tokenizers``' WordPiece trainer numbers its continuing-subword tokens (``##x``) in hash-map order, which
+    changes from process to process and breaks ties between equally frequent merges differently
+    (huggingface/tokenizers#1794): the same text gave a different vocabulary in every fresh cache. Listing
+    every ``##x`` up front, sorted, fixes their ids and so the whole vocabulary; the result is then rebuilt as
+    a plain WordPiece model so those entries are ordinary vocabulary, not special tokens.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False, clean_text=True,
-                                                    handle_chinese_chars=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(_SPECIALS), min_frequency=2,
-                                        show_progress=False)
-    backend.train_from_iterator((" ".join(tokens) for tokens in corpus), trainer=trainer)
+    texts = [" ".join(tokens) for tokens in corpus]
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False, clean_text=True,
+                                            handle_chinese_chars=True)
+    continuing = sorted({f"##{c}" for text in texts for c in normalizer.normalize_str(text) if not c.isspace()})
+
+    def backend_with(model) -> Tokenizer:
+        backend = Tokenizer(model)
+        backend.normalizer = normalizer
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        return backend
+
+    trained = backend_with(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[*_SPECIALS, *continuing],
+                                        min_frequency=2, show_progress=False)
+    trained.train_from_iterator(texts, trainer=trainer)
+    backend = backend_with(models.WordPiece(trained.get_vocab(), unk_token="[UNK]", max_input_chars_per_word=100))
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
     )
     backend.decoder = decoders.WordPiece()
+    backend.add_special_tokens(list(_SPECIALS))
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]")
 
 
-def build_tokenizer(cfg_model: Mapping[str, Any], corpus: Callable[[], Iterable[list[str]]], corpus_key: str,
+def build_tokenizer(cfg: ModelConfig, corpus: Callable[[], Iterable[list[str]]], corpus_key: str,
                     cache_dir: Path | None):
     """The run's tokenizer. A trained one is cached by (training text identity, vocab size)."""
     from transformers import AutoTokenizer
 
-    spec = cfg_model.get("tokenizer") or cfg_model.get("name_or_path")
-    if spec is None:
-        raise SparseNLPError("model.name_or_path is null, so set model.tokenizer to 'train' or a tokenizer folder")
-    if spec == "train":
-        vocab_size = int(cfg_model.get("vocab_size", 8000))
-        key = hashlib.sha256(f"wordpiece:{vocab_size}:{corpus_key}".encode()).hexdigest()[:24]
+    spec = cfg.tokenizer or cfg.name_or_path
+    assert spec is not None  # ModelConfig checked it
+    if spec == TRAIN_TOKENIZER:
+        key = hashlib.sha256(f"{_WORDPIECE_VERSION}:{cfg.vocab_size}:{corpus_key}".encode()).hexdigest()[:24]
         if cache_dir is None:
-            return train_wordpiece(corpus(), vocab_size)
+            return train_wordpiece(corpus(), cfg.vocab_size)
         folder = cache_dir / "tokenizers" / key
         folder.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):  # parallel sweep jobs train it once
             if not (folder / "tokenizer.json").is_file():
-                log.info("training a WordPiece tokenizer (vocab %d) on the training text", vocab_size)
-                _save_atomically(train_wordpiece(corpus(), vocab_size), folder)
+                log.info("training a WordPiece tokenizer (vocab %d) on the training text", cfg.vocab_size)
+                _save_atomically(train_wordpiece(corpus(), cfg.vocab_size), folder)
         return AutoTokenizer.from_pretrained(str(folder))
     location = resolve_location(str(spec))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, revision=cfg_model.get("revision"))
+        tokenizer = AutoTokenizer.from_pretrained(location, revision=cfg.revision)
     except (OSError, ValueError) as exc:
         raise _hub_error("tokenizer", str(spec), exc) from None
     if not getattr(tokenizer, "is_fast", False):
@@ -116,34 +133,37 @@ def _save_atomically(tokenizer, folder: Path) -> None:
     os.replace(tmp, folder)
 
 
-def build_model(cfg_model: Mapping[str, Any], tokenizer, labels: tuple[str, ...]):
+def build_model(cfg: ModelConfig, tokenizer, labels: tuple[str, ...]):
     """A token-classification model with ``len(labels)`` outputs (new classifier head)."""
     from transformers import AutoModelForTokenClassification, BertConfig, BertForTokenClassification
 
     id2label = dict(enumerate(labels))
     label2id = {label: i for i, label in id2label.items()}
-    spec = cfg_model.get("name_or_path")
-    extra = {}
-    if cfg_model.get("attn_implementation"):
-        extra["attn_implementation"] = cfg_model["attn_implementation"]
-    if spec is None:
-        arch = dict(cfg_model.get("architecture") or {})
+    extra = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+    if cfg.name_or_path is None:
+        assert cfg.architecture is not None  # ModelConfig checked it
         config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=len(labels),
-                            id2label=id2label, label2id=label2id, **arch)
+                            id2label=id2label, label2id=label2id, **dataclasses.asdict(cfg.architecture))
         return BertForTokenClassification(config)
-    location = resolve_location(str(spec))
+    spec = cfg.name_or_path
+    location = resolve_location(spec)
     # registers the classes of structurally pruned checkpoints (fewer heads), so they load like any other
     import sparsenlp.pruning.structured  # noqa: F401
     try:
         model = AutoModelForTokenClassification.from_pretrained(
-            location, num_labels=len(labels), id2label=id2label, label2id=label2id,
-            revision=cfg_model.get("revision"), **extra,
+            location, num_labels=len(labels), id2label=id2label, label2id=label2id, revision=cfg.revision, **extra,
         )
     except (OSError, ValueError) as exc:
-        raise _hub_error("model", str(spec), exc) from None
+        raise _hub_error("model", spec, exc) from None
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         raise SparseNLPError(
             f"tokenizer has {len(tokenizer)} tokens but model '{spec}' embeds only "
             f"{model.get_input_embeddings().num_embeddings}; use the model's own tokenizer (model.tokenizer=null)"
         )
     return model
+
+
+def is_hub_id(spec: str | None) -> bool:
+    """Whether a model / tokenizer spec would be fetched from the Hugging Face Hub."""
+    return spec is not None and spec != TRAIN_TOKENIZER and not spec.startswith("pkg://") and \
+        resolve_location(spec) == spec and not Path(spec).expanduser().exists()

@@ -1,11 +1,12 @@
 """The Hydra entry point: compose → build (data, model, pruner) → fit → evaluate → record.
 
 ``sparsenlp-train [overrides]`` runs one job; ``sparsenlp-train -m ...`` sweeps through Hydra's
-launcher (basic, joblib, submitit, ray). Every mistake in the config is found before training starts
-and reported on one line; the local record is written before anything is sent to W&B.
+launcher (basic, joblib, submitit, ray). Every mistake in the config is found before data is loaded and
+reported on one line; the local record is written before anything is sent to W&B.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -16,17 +17,23 @@ from typing import Any
 
 import hydra
 import torch
+from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
+from sparsenlp import hub
+from sparsenlp.arm import build_arm
+from sparsenlp.config import CONFIG_PATH, RunConfig, settings
+from sparsenlp.data.cache import tokenizer_fingerprint
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
-from sparsenlp.data.languages import resolve_langs
+from sparsenlp.data.languages import info
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.evaluation.robustness import RobustnessSuite, build_suite
-from sparsenlp.models import build_model, build_tokenizer
+from sparsenlp.evaluation.robustness import RobustnessSuite
+from sparsenlp.models import build_model, build_tokenizer, is_hub_id
 from sparsenlp.pruning.engine import MagnitudePruner, build_pruner
 from sparsenlp.pruning.structured import StructuredPruner
 from sparsenlp.tracking import records
+from sparsenlp.tracking.schema import Arm, RunRecord
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
 from sparsenlp.training.device import seed_everything
 from sparsenlp.training.trainer import Trainer, TrainResult
@@ -36,43 +43,18 @@ log = logging.getLogger("sparsenlp")
 # own names, so Hydra's (deprecated) schema matching is harmless; its warning would only be noise.
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\S+' is validated against ConfigStore schema",
                         category=UserWarning)
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-def _run_info(cfg: DictConfig, langs: list[str], started: datetime) -> dict[str, Any]:
-    from hydra.core.hydra_config import HydraConfig
-
-    info: dict[str, Any] = {"langs": langs, "seed": int(cfg.seed), "output_dir": str(cfg.output_dir),
-                            "started_at": started.isoformat(), "finished_at": None,
-                            "git_revision": records.git_revision(), "overrides": [], "sweep_dir": None,
-                            "job_num": None}
-    if HydraConfig.initialized():
-        hc = HydraConfig.get()
-        info["overrides"] = list(hc.overrides.task)
-        if str(hc.mode) == "RunMode.MULTIRUN":
-            info["sweep_dir"] = str(Path(hc.sweep.dir).resolve())
-            info["job_num"] = int(hc.job.num)
-    return info
-
-
-def _training_record(result: TrainResult, trainer: Trainer) -> dict[str, Any]:
-    return {
-        "steps": result.steps, "epochs": result.epochs, "best_step": result.best_step,
-        "best_dev_f1": result.best_dev_f1, "train_seconds": result.train_seconds,
-        "sentences_per_second": result.sentences_per_second, "tokens_per_second": result.tokens_per_second,
-        "device": trainer.device.type, "precision": str(trainer.amp_dtype or "fp32").replace("torch.", ""),
-        "resumed_from_step": result.resumed_from_step, "history": result.history, "dev_history": result.dev_history,
-    }
 
 
 @dataclass
-class Prepared:
-    """Everything a job needs once the config has been checked and the inputs built."""
+class Job:
+    """A job whose config is checked and whose inputs are built: everything ``run`` needs to fit and score."""
 
-    langs: list[str]
+    settings: RunConfig
+    config: dict[str, Any]  # the resolved config, as the record and W&B keep it
+    out: Path
+    arm: Arm
     data: NERData
     tokenizer: Any
-    model: torch.nn.Module
     trainer: Trainer
     pruner: MagnitudePruner | StructuredPruner | None
     suite: RobustnessSuite
@@ -81,51 +63,116 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _prepare(cfg: DictConfig, out: Path) -> Prepared:
-    """Everything that can fail on bad input happens here, before a single training step."""
+def _absolute_root(settings: RunConfig) -> RunConfig:
+    """``data.root`` relative to where the user launched, even when a launcher runs jobs elsewhere."""
+    if settings.data.root is None:
+        return settings
+    root = hydra.utils.to_absolute_path(settings.data.root)
+    return dataclasses.replace(settings, data=dataclasses.replace(settings.data, root=root))
+
+
+def _require_hub(settings: RunConfig) -> None:
+    """Fail within seconds, before anything is read, when a component needs the unreachable Hub."""
+    if settings.data.resolved_source == "hub":
+        hub.require("WikiANN (data.source=hub)", "point data.root at local WikiANN files "
+                    "(<lang>/train|dev|test) or use data.source=local", data=True)
+    for what, spec in (("model", settings.model.name_or_path), ("tokenizer", settings.model.tokenizer)):
+        if is_hub_id(spec):
+            hub.require(f"the {what} '{spec}'", "use model=minilm or model=tiny, or set model.name_or_path to a "
+                        "local folder")
+
+
+def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
+    """Check the config, then build data, tokenizer, model, trainer, pruner, robustness suite and tracker.
+
+    Everything that can fail on bad input fails here, before a single training step: the config first
+    (in the user's keys, before any data is read), then the data (missing files, malformed lines, entity
+    pools), the model and the schedule's fit to the run's length.
+    """
+    s = _absolute_root(settings(cfg))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
+    out = Path(s.output_dir) if out is None else out
+    _require_hub(s)
     timings: dict[str, float] = {}
-    langs = resolve_langs(OmegaConf.to_object(cfg.lang) if OmegaConf.is_list(cfg.lang) else str(cfg.lang),
-                          cfg.languages)
-    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    if data_cfg.get("root") is not None:
-        data_cfg["root"] = hydra.utils.to_absolute_path(str(data_cfg["root"]))
-    suite = build_suite(cfg.perturbation, langs)  # names, severities, parameters
-    tracker = build_tracker(cfg, out)  # logger.mode
 
     t = time.perf_counter()
-    data = load_sentences(data_cfg, langs)
-    cache_dir = Path(str(data_cfg["cache_dir"])).expanduser() if data_cfg.get("cache_dir") else None
-    tokenizer = build_tokenizer(cfg.model, data.train_corpus, corpus_key(data_cfg, langs), cache_dir)
-    cache = encode_all(data, data_cfg, tokenizer)
-    suite.prepare(data, data_cfg, cfg.languages, tokenizer)  # entity pools: missing entity types fail here
+    suite = RobustnessSuite(s.perturbation, s.eval_langs)
+    data = load_sentences(s.data, s.train_langs, s.eval_langs)
+    cache_dir = Path(s.data.cache_dir).expanduser() if s.data.cache_dir else None
+    tokenizer = build_tokenizer(s.model, data.train_corpus, corpus_key(s.data, s.train_langs), cache_dir)
+    cache = encode_all(data, s.data, tokenizer)
+    suite.prepare(data, s.data, s.languages, tokenizer)  # entity pools: missing entity types fail here
     timings["data_seconds"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    seed_everything(int(cfg.seed))
-    model = build_model(cfg.model, tokenizer, LABELS)
-    trainer = Trainer(model, data.train, data.dev, LABELS, cfg.trainer, seed=int(cfg.seed),
-                      pad_id=int(tokenizer.pad_token_id), output_dir=out,
-                      metrics_mode=cfg.trainer.get("metrics_mode"))
-    pruner = build_pruner(cfg.pruning, cfg.schedule, trainer.model, trainer.total_steps)
+    seed_everything(s.seed)
+    model = build_model(s.model, tokenizer, LABELS)
+    trainer = Trainer(model, data.train, data.dev, LABELS, s.trainer, seed=s.seed,
+                      pad_id=int(tokenizer.pad_token_id), output_dir=out)
+    pruner = build_pruner(s.pruning, s.schedule, trainer.model, trainer.total_steps)
+    arm = build_arm(s, getattr(model, "config", None))
+    tracker = build_tracker(s, arm, out, config)
     timings["model_seconds"] = time.perf_counter() - t
-    return Prepared(langs, data, tokenizer, model, trainer, pruner, suite, tracker,
-                    {"hits": cache.hits, "misses": cache.misses}, timings)
+    return Job(s, config, out, arm, data, tokenizer, trainer, pruner, suite, tracker,
+               {"hits": cache.hits, "misses": cache.misses}, timings)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def _run_info(job: Job, started: datetime) -> dict[str, Any]:
+    from hydra.core.hydra_config import HydraConfig
+
+    s = job.settings
+    info_: dict[str, Any] = {"train_langs": s.train_langs, "eval_langs": s.eval_langs, "seed": s.seed,
+                             "output_dir": str(job.out), "started_at": started.isoformat(),
+                             "finished_at": datetime.now(timezone.utc).isoformat(),
+                             "git_revision": records.git_revision(), "overrides": [], "sweep_dir": None,
+                             "job_num": None}
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        info_["overrides"] = list(hc.overrides.task)
+        if str(hc.mode) == "RunMode.MULTIRUN":
+            info_["sweep_dir"] = str(Path(hc.sweep.dir).resolve())
+            info_["job_num"] = int(hc.job.num)
+    return info_
+
+
+def _training_info(result: TrainResult, trainer: Trainer) -> dict[str, Any]:
+    return {
+        "steps": result.steps, "steps_per_epoch": trainer.steps_per_epoch, "epochs": result.epochs,
+        "best_step": result.best_step, "best_dev_f1": result.best_dev_f1, "train_seconds": result.train_seconds,
+        "sentences_per_second": result.sentences_per_second, "tokens_per_second": result.tokens_per_second,
+        "device": trainer.device.type, "precision": str(trainer.amp_dtype or "fp32").replace("torch.", ""),
+        "resumed_from_step": result.resumed_from_step, "history": result.history, "dev_history": result.dev_history,
+    }
+
+
+def _languages(job: Job) -> dict[str, dict[str, Any]]:
+    """Facts of every test language, and whether the run trained on it (else: zero-shot transfer)."""
+    facts = {}
+    for lang in job.settings.eval_langs:
+        meta = dataclasses.asdict(info(job.settings.languages, lang))
+        meta.pop("code")
+        facts[lang] = {**meta, "transfer": lang not in job.settings.train_langs}
+    return facts
+
+
+def run(cfg: DictConfig) -> RunRecord:
     """One job. Returns its record (also written to ``output_dir/results.json``)."""
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
     out = Path(str(cfg.output_dir))
     config = OmegaConf.to_container(cfg, resolve=True)
-    if cfg.get("skip_completed", True) and records.is_complete(out, config):
+    assert isinstance(config, dict)
+    if cfg.skip_completed and records.is_complete(out, config):
         log.info("skipping: %s already holds a complete record of this config", out)
-        return records.load(out) or {}
-    if cfg.trainer.get("cpu_threads"):
+        done = records.load(out)
+        assert done is not None
+        return done
+    if cfg.trainer.cpu_threads:
         torch.set_num_threads(int(cfg.trainer.cpu_threads))
 
     try:
-        job = _prepare(cfg, out)
+        job = build_job(cfg, out)
     except SparseNLPError:
         records.discard_run_dir(out)
         raise
@@ -144,48 +191,61 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         timings["eval_seconds"] = time.perf_counter() - t
         timings["total_seconds"] = time.perf_counter() - t_start
 
-        info = _run_info(cfg, job.langs, started)
-        info["finished_at"] = datetime.now(timezone.utc).isoformat()
-        record = {
-            "config": config,
-            "run": info,
-            "data": {"train_sentences": len(data.train.sentences), "dev_sentences": len(data.dev.sentences),
-                     "test_sentences": {lang: len(split.sentences) for lang, split in data.test.items()},
-                     "train_windows": len(data.train.features), "max_length": int(cfg.data.max_length),
-                     "feature_cache": job.feature_cache},
-            "model": {"name": str(cfg.model.name), "name_or_path": cfg.model.get("name_or_path"),
-                      "parameters": sum(p.numel() for p in trainer.model.parameters())},
-            "training": _training_record(result, trainer),
-            "dev": dev_metrics,
-            "test": test,
-            "robustness": robustness,
-            "robustness_skipped": job.suite.skipped,
-            **(job.pruner.results_section() if job.pruner is not None else {"sparsity": None}),
-            "timings": timings,
-            "versions": records.versions(),
-        }
+        record = RunRecord(
+            arm=job.arm,
+            config=job.config,
+            run=_run_info(job, started),
+            data={"source": job.settings.data.resolved_source, "train_sentences": len(data.train.sentences),
+                  "train_sentences_per_lang": data.train_sentences_per_lang(),
+                  "dev_sentences": len(data.dev.sentences),
+                  "test_sentences": {lang: len(split.sentences) for lang, split in data.test.items()},
+                  "train_windows": len(data.train.features or ()), "max_length": job.settings.data.max_length,
+                  "tokenizer": tokenizer_fingerprint(job.tokenizer), "feature_cache": job.feature_cache},
+            model={"name": job.settings.model.name, "name_or_path": job.settings.model.name_or_path,
+                   "parameters": sum(p.numel() for p in trainer.model.parameters())},
+            languages=_languages(job),
+            training=_training_info(result, trainer),
+            dev=dev_metrics,
+            test=test,
+            robustness=robustness,
+            robustness_skipped=job.suite.skipped,
+            pruning=None if job.pruner is None else job.pruner.pruning_report(),
+            timings=timings,
+            versions=records.versions(),
+        )
         records.write(out, record, predictions)
         tracker.log_final(record)
 
-    if cfg.trainer.get("save_model"):
+    if job.settings.trainer.save_model:
         trainer.model.save_pretrained(out / "model")
         job.tokenizer.save_pretrained(out / "model")
-    if not cfg.trainer.get("keep_checkpoint"):
+    if not job.settings.trainer.keep_checkpoint:
         (out / "checkpoints" / "last.pt").unlink(missing_ok=True)
     test_f1 = {lang: round(conds["clean"]["f1"], 4) for lang, conds in test.items()}
     log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
     return record
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra.main(config_path=CONFIG_PATH, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     record = run(cfg)
     # what Hydra's sweepers (e.g. Optuna) optimise: dev F1 of the selected model, never test
-    return float(record.get("dev", {}).get("f1", 0.0))
+    return float(record.dev.f1)
+
+
+def _register_sweeper() -> None:
+    """Hydra finds plugins by scanning the hydra_plugins package, which an editable install hides from it, so
+    the study sweeper is registered directly; after the scan, which re-executes the modules it visits (the
+    sweeper's base class among them)."""
+    plugins = Plugins.instance()
+    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper
+
+    plugins.register(StudySweeper)
 
 
 def main() -> None:
     """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``)."""
+    _register_sweeper()
     _hydra_main()
 
 

@@ -40,7 +40,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def tiny_overrides(wikiann_root, cache_dir) -> list[str]:
     """A fast offline run: tiny BERT, local data, small limits, no W&B."""
     return [
-        "model=tiny", "data.source=local", f"data.root={wikiann_root}", f"data.cache_dir={cache_dir}",
+        "model=tiny", f"data.root={wikiann_root}", f"data.cache_dir={cache_dir}",
         "data.train_limit=400", "data.dev_limit=100", "data.test_limit=100", "trainer.max_steps=30",
         "trainer.batch_size=16", "trainer.eval_every=15", "trainer.progress=false", "logger=none",
     ]

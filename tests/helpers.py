@@ -6,18 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+from sparsenlp.config import CONFIG_MODULE, RunConfig, settings
 from tests.conftest import REPO
 
-CONF = str(REPO / "conf")
+CONF = REPO / "conf"
 
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
     """The config `sparsenlp-train <overrides>` would run, with an explicit output dir (no Hydra runtime)."""
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose("config", overrides=[*overrides, f"output_dir={output_dir}"])
+
+
+def compose_settings(overrides: list[str] = (), output_dir: Path = Path("unused")) -> RunConfig:
+    """The typed, validated config of `sparsenlp-train <overrides>` (model=tiny unless overridden)."""
+    return settings(compose_run(["model=tiny", *overrides], output_dir))
 
 
 def cli(args: list[str], cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -20,8 +20,12 @@ def _copy_lang(wikiann_root, dest, lang="sw"):
 CLI_CASES = {
     "unknown language": (["lang=xx"], "unknown language code 'xx'"),
     "sparsity out of range": (["pruning=global_magnitude", "pruning.sparsity=1.0"], "sparsity"),
-    "unknown perturbation": (["perturbation=suite", "+perturbation.members.typo.perturbation=typoz",
-                              "+perturbation.members.typo.severities=[0.1]"], "unknown perturbation 'typoz'"),
+    "unknown perturbation": (["perturbation=suite", "+perturbation.members.typo={perturbation: typoz, severities: [0.1]}"],
+                             "unknown perturbation 'typoz'"),
+    "severity not a number": (["perturbation=suite", "perturbation.members.context_drop.severities=[high]"],
+                              "perturbation.members.context_drop.severities[0]: Value 'high'"),
+    "sparsity with pruning=dense": (["pruning.sparsity=0.5"], "no effect with pruning=dense"),
+    "misspelt key added with +": (["+trainer.lrr=1"], "Key 'lrr' not in 'TrainerConfig'"),
     "missing model path": (["model=minilm", "model.name_or_path=/no/such/model"], "model path /no/such/model does not exist"),
     "regex matches nothing": (["pruning=global_magnitude", "pruning.params=[transformer\\.h\\.\\d+]"], "matches no parameter"),
 }
@@ -75,8 +79,10 @@ def test_hub_unreachable_model(tiny_overrides, tmp_path):
 
 
 @pytest.mark.parametrize("overrides,pattern", [
-    (["schedule=cubic", "schedule.start_step=50", "schedule.end_step=10"], "start_step"),
-    (["schedule=cubic", "schedule.frequency=0"], "frequency"),
+    (["schedule=cubic", "schedule.start=0.5", "schedule.end=0.2"], "schedule.end=0.2 must be a fraction of "
+                                                                   "training after schedule.start=0.5"),
+    (["schedule=cubic", "schedule.updates=0"], "schedule.updates=0 must be at least 1"),
+    (["schedule=cubic", "schedule.updates=40"], "too few for schedule.updates=40"),
     (["pruning.sparsity=-0.1"], "sparsity"),
 ])
 def test_bad_schedule_and_sparsity(overrides, pattern, tiny_overrides, tmp_path):
@@ -93,5 +99,33 @@ def test_entity_swap_pool_missing_a_type(tiny_overrides, wikiann_root, tmp_path)
     train = (root / "sw" / "train").read_text(encoding="utf-8")
     (root / "sw" / "train").write_text(train.replace("B-ORG", "O").replace("I-ORG", "O"), encoding="utf-8")
     _fails([*tiny_overrides, "lang=sw", f"data.root={root}", "data.train_limit=null", "perturbation=suite",
-            "~perturbation.members.swap_script", "~perturbation.members.swap_family"], tmp_path,
-           "entity pool for lang=sw .* has no ORG entities")
+            "~perturbation.members.swap_script", "~perturbation.members.swap_family",
+            "~perturbation.members.swap_unseen"], tmp_path, "entity pool for lang=sw .* has no ORG entities")
+
+
+def test_config_errors_are_found_before_any_data_is_read(tiny_overrides, tmp_path):
+    """A bad value must fail at once, not after the data is loaded and a tokenizer trained: with data.root
+    pointing nowhere, a config error is what gets reported."""
+    _fails([*tiny_overrides, f"data.root={tmp_path / 'nowhere'}", "pruning=global_magnitude",
+            "schedule=cubic", "schedule.end=0.05"], tmp_path, "schedule.end=0.05")
+
+
+def test_unreachable_hub_fails_within_seconds(tiny_overrides, tmp_path, monkeypatch):
+    """data.source=hub without network: one probe with a short timeout, then the hint (no 30 s of retries)."""
+    import socket
+    import time
+
+    from sparsenlp import hub
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    hub._probe.cache_clear()
+    start = time.monotonic()
+    overrides = [o for o in tiny_overrides if not o.startswith("data.root")] + ["data.source=hub"]
+    _fails(overrides, tmp_path, r"WikiANN \(data.source=hub\) comes from the Hugging Face Hub, which is unreachable.*"
+           r"point data.root at local WikiANN files")
+    assert time.monotonic() - start < hub.PROBE_TIMEOUT_S + 5

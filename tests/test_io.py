@@ -37,6 +37,9 @@ def test_nan_is_refused_rather_than_written_as_invalid_json(tmp_path):
 
 def test_a_diverged_loss_is_recorded_as_null(tmp_path):
     from sparsenlp.tracking import records
+    from tests.records import make_record
 
-    records.write(tmp_path, {"training": {"history": [{"step": 1, "loss": float("nan"), "lr": 0.1}]}}, {})
+    record = make_record()
+    record.training.history[0].loss = float("nan")
+    records.write(tmp_path, record, {})
     assert json.loads((tmp_path / "results.json").read_text())["training"]["history"][0]["loss"] is None

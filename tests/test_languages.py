@@ -1,20 +1,21 @@
 """The 40 PAN-X languages, their metadata and tiers, and `lang` resolution."""
 from __future__ import annotations
 
-import pytest
-from omegaconf import OmegaConf
+import dataclasses
 
-from sparsenlp.data.languages import info, resolve_langs, same_family, same_script, tier
+import pytest
+
+from sparsenlp.data.languages import info, resolve_langs, sharing
 from sparsenlp.data.wikiann import read_wikiann_file
 from sparsenlp.errors import SparseNLPError
-from tests.conftest import REPO
+from tests.helpers import compose_settings
 
 XTREME40 = "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my nl pt ru sw ta te th tl tr ur vi yo zh".split()
 
 
 @pytest.fixture(scope="module")
 def languages():
-    return OmegaConf.load(REPO / "conf" / "languages" / "xtreme40.yaml")
+    return compose_settings(["languages=xtreme40"]).languages
 
 
 def test_the_forty_pan_x_languages(languages):
@@ -30,26 +31,32 @@ def test_train_sizes_match_the_data_files(languages, wikiann_root):
 
 
 def test_tier_follows_the_configured_criterion(languages):
-    assert tier(languages, "de") == "high" and tier(languages, "yo") == "low"
+    assert info(languages, "de").tier == "high" and info(languages, "yo").tier == "low"
     # hand-listed from the data README: the languages with the full 20,000 training sentences (+ th)
     high = set("ar bg de el en es fa fi fr he hu id it ja ko ms nl pt ru th tr ur vi zh".split())
-    assert {c for c in XTREME40 if tier(languages, c) == "high"} == high
-    stricter = OmegaConf.merge(languages, {"tier_min_train_sentences": 30000})
-    assert tier(stricter, "de") == "low"
+    assert {c for c in XTREME40 if info(languages, c).tier == "high"} == high
+    stricter = dataclasses.replace(languages, tier_min_train_sentences=30000)
+    assert info(stricter, "de").tier == "low"
 
 
 def test_script_and_family_neighbours(languages):
-    assert "fa" in same_script(languages, "ar") and "ur" in same_script(languages, "ar")
-    assert same_script(languages, "ka") == []
-    assert {"fi", "hu"} <= set(same_family(languages, "et"))
+    assert "fa" in sharing(languages, "ar", "script") and "ur" in sharing(languages, "ar", "script")
+    assert sharing(languages, "ka", "script") == []
+    assert {"fi", "hu"} <= set(sharing(languages, "et", "family"))
+    assert "et" not in sharing(languages, "et", "family")
     assert info(languages, "hi").script == "Devanagari"
+
+
+def test_local39_is_xtreme40_without_thai():
+    local = compose_settings(["languages=local39", "lang=all"])
+    assert local.train_langs == [c for c in XTREME40 if c != "th"]
 
 
 def test_resolve_langs(languages):
     assert resolve_langs("de", languages) == ["de"]
     assert resolve_langs(["de", "fr", "de"], languages) == ["de", "fr"]
     assert resolve_langs("all", languages) == list(languages.langs)
-    subset = OmegaConf.merge(languages, {"subset": ["de", "th", "yo"], "exclude": ["th"]})
+    subset = dataclasses.replace(languages, subset=["de", "th", "yo"], exclude=["th"])
     assert resolve_langs("all", subset) == ["de", "yo"]
     with pytest.raises(SparseNLPError, match="unknown language code 'xx'"):
         resolve_langs(["de", "xx"], languages)

@@ -7,18 +7,20 @@ import os
 import subprocess
 import sys
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 from tokenizers import normalizers
 
+from sparsenlp.config.languages import LanguageEntry, LanguagesConfig
+from sparsenlp.data.wikiann import Sentence, read_wikiann_file
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.perturb import (
     PERTURBATIONS,
     EntityPool,
     check,
+    entity_forms,
     entity_types,
     perturb_dataset,
     perturb_sentence,
@@ -29,30 +31,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/wikiann"
 LANGS = ("de", "vi", "el", "ru", "ar", "zh", "hi")
 
 
-@dataclass(frozen=True)
-class Sentence:
-    tokens: tuple[str, ...]
-    tags: tuple[str, ...]
-    lang: str
-
-
 def read(lang: str, split: str, n: int) -> list[Sentence]:
-    """The first ``n`` sentences of a WikiANN split (TOKEN<TAB>TAG lines, blank line between sentences)."""
-    out: list[Sentence] = []
-    rows: list[list[str]] = []
-    with open(DATA / lang / split, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line:
-                rows.append(line.split("\t"))
-            elif rows:
-                out.append(Sentence(tuple(r[0] for r in rows), tuple(r[1] for r in rows), lang))
-                rows = []
-                if len(out) == n:
-                    return out
-    if rows:
-        out.append(Sentence(tuple(r[0] for r in rows), tuple(r[1] for r in rows), lang))
-    return out
+    """The first ``n`` sentences of a WikiANN split."""
+    return read_wikiann_file(DATA / lang / split, lang, n)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +43,7 @@ def test_sets() -> dict[str, list[Sentence]]:
 
 @pytest.fixture(scope="module")
 def de_pool() -> EntityPool:
-    return EntityPool.from_sentences(read("de", "train", 2000), lang="de", source="same", languages=["de"])
+    return EntityPool.from_sentences(read("de", "train", 2000), lang="de", source="seen", languages=["de"])
 
 
 def params_for(name: str, pool: EntityPool) -> dict:
@@ -262,29 +243,39 @@ def test_context_drop_at_full_severity_keeps_entities_or_one_token():
 
 # --- entity_swap ------------------------------------------------------------------------------------
 
-META = {
-    "de": {"script": "Latn", "family": "Germanic"},
-    "nl": {"script": "Latn", "family": "Germanic"},
-    "af": {"script": "Latn", "family": "Germanic"},
-    "es": {"script": "Latn", "family": "Romance"},
-    "ru": {"script": "Cyrl", "family": "Slavic"},
-    "bg": {"script": "Cyrl", "family": "Slavic"},
-    "el": {"script": "Grek", "family": "Hellenic"},
-}
+def _entry(script: str, family: str) -> LanguageEntry:
+    return LanguageEntry(name="x", script=script, family=family, genus=family, train_size=1000)
+
+
+META = LanguagesConfig(langs={
+    "de": _entry("Latn", "Germanic"), "nl": _entry("Latn", "Germanic"), "af": _entry("Latn", "Germanic"),
+    "es": _entry("Latn", "Romance"), "ru": _entry("Cyrl", "Slavic"), "bg": _entry("Cyrl", "Slavic"),
+    "el": _entry("Grek", "Hellenic"),
+})
 
 
 def test_pool_languages_by_source():
-    assert pool_languages("de", "same", META) == ["de"]
+    assert pool_languages("de", "seen", META) == ["de"] == pool_languages("de", "unseen", META)
     assert pool_languages("de", "script", META) == ["af", "es", "nl"]
     assert pool_languages("de", "family", META) == ["af", "nl"]
     assert pool_languages("ru", "script", META) == ["bg"]
     with pytest.raises(SparseNLPError, match="lang=el"):
         pool_languages("el", "script", META)
-    with pytest.raises(SparseNLPError, match="same, script, family"):
+    with pytest.raises(SparseNLPError, match="seen, unseen, script, family"):
         pool_languages("de", "genus", META)
 
 
-@pytest.mark.parametrize("source", ["same", "script", "family"])
+def test_unseen_pool_leaves_out_every_name_seen_in_training(test_sets):
+    train, dev = read("ru", "train", 1500), read("ru", "dev", 1000)
+    seen = entity_forms(train)
+    pool = EntityPool.from_sentences(dev, lang="ru", source="unseen", languages=["ru"], exclude=seen)
+    held_out = entity_forms(dev)
+    forms = {f for fs in pool.entities.values() for f in fs}
+    assert forms == held_out - seen and forms  # by set algebra over an independent read of the spans
+    assert seen & held_out  # the exclusion is not vacuous: dev shares names with train
+
+
+@pytest.mark.parametrize("source", ["seen", "script", "family"])
 def test_entity_swap_replaces_every_span_with_a_pool_entity_of_its_type(source, test_sets):
     langs = pool_languages("ru", source, META)
     pool = EntityPool.from_sentences(
@@ -305,7 +296,7 @@ def test_entity_swap_replaces_every_span_with_a_pool_entity_of_its_type(source, 
 
 
 def test_entity_swap_handles_different_span_lengths_by_hand():
-    pool = EntityPool("xx", "same", ["xx"], {"PER": [("Ada", "King", "Lovelace")], "LOC": [("Rom",)]})
+    pool = EntityPool("xx", "seen", ["xx"], {"PER": [("Ada", "King", "Lovelace")], "LOC": [("Rom",)]})
     p = perturb_sentence(
         "entity_swap", ["Bob", "in", "Neu", "York"], ["B-PER", "O", "B-LOC", "I-LOC"], 1.0, seed=0, index=0, pool=pool
     )
@@ -314,7 +305,7 @@ def test_entity_swap_handles_different_span_lengths_by_hand():
 
 
 def test_entity_swap_keeps_a_span_whose_only_pool_form_is_itself():
-    pool = EntityPool("xx", "same", ["xx"], {"LOC": [("Rom",)]})
+    pool = EntityPool("xx", "seen", ["xx"], {"LOC": [("Rom",)]})
     p = perturb_sentence("entity_swap", ["in", "Rom"], ["O", "B-LOC"], 1.0, seed=0, index=0, pool=pool)
     assert p.tokens == ("in", "Rom") and p.tags == ("O", "B-LOC")
 

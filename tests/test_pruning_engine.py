@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import BertConfig, BertForTokenClassification
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.engine import MagnitudePruner, build_pruner
 from sparsenlp.pruning.params import select_prunable
 from sparsenlp.pruning.schedules import Schedule
+from sparsenlp.tracking.schema import PruningInfo
+from tests.helpers import compose_settings
 
 STEPS = 30
-SCHEDULE = Schedule("cubic", 0.8, initial_sparsity=0.2, start_step=0, end_step=20, frequency=3)
+SCHEDULE = Schedule("cubic", 0.8, (0, 3, 6, 9, 12, 15, 18, 20), STEPS, initial_sparsity=0.2)
 
 
 def tiny_bert() -> BertForTokenClassification:
@@ -29,7 +29,7 @@ def tiny_bert() -> BertForTokenClassification:
 
 
 class Recorder(SimpleNamespace):
-    """The lead's trainer surface the pruner may use: .model and .log_metrics."""
+    """All of a trainer the pruner may use: .model and .log_metrics."""
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.logged.append((step, metrics))
@@ -81,8 +81,8 @@ def test_training_keeps_pruned_weights_zero_and_hits_target(method):
     for entry in pruner.trace:  # every update hit its target exactly (monotone, non-decreasing targets)
         assert entry["target"] == pytest.approx(SCHEDULE.target(entry["step"]))
         assert abs(entry["achieved"] - entry["target"]) * total <= (0.5 if method == "global" else 0.5 * len(params))
-    assert [e["step"] for e in pruner.trace] == SCHEDULE.update_steps() == [0, 3, 6, 9, 12, 15, 18, 20]
-    assert [s for s, _ in trainer.logged] == SCHEDULE.update_steps()
+    assert [e["step"] for e in pruner.trace] == list(SCHEDULE.update_steps) == [0, 3, 6, 9, 12, 15, 18, 20]
+    assert [s for s, _ in trainer.logged] == list(SCHEDULE.update_steps)
     assert trainer.logged[-1][1] == {"sparsity/target": 0.8,
                                      "sparsity/achieved": pruner.masks.sparsity()}
     for name, p in model.named_parameters():  # biases, LayerNorm, classifier are never zeroed
@@ -103,11 +103,14 @@ def test_report_is_json_ready_and_consistent():
     model, pruner, optimizer, trainer = setup("layerwise")
     pruner.on_train_begin(trainer)
     train(model, pruner, 1, STEPS, optimizer, trainer)
-    report = json.loads(json.dumps(pruner.report()))
+    report = json.loads(json.dumps(pruner.pruning_report()))
+    PruningInfo.model_validate(report)  # what the record's typed definition accepts
     params = select_prunable(model)
-    assert report["method"] == "layerwise" and report["monotone"] is True
+    assert report["method"] == "layerwise_magnitude" and report["monotone"] is True
+    assert report["criterion"] == "magnitude"
     assert report["schedule"] == {"name": "cubic", "final_sparsity": 0.8, "initial_sparsity": 0.2,
-                                  "start_step": 0, "end_step": 20, "frequency": 3}
+                                  "total_steps": STEPS, "update_steps": [0, 3, 6, 9, 12, 15, 18, 20], "updates": 8,
+                                  "start_step": 0, "end_step": 20, "recovery_steps": 10, "recovery_fraction": 1 / 3}
     assert report["prunable_parameters"] == sum(p.numel() for p in params.values())
     assert report["total_parameters"] == sum(p.numel() for p in model.parameters())
     zeros = sum(int((p.detach() == 0).sum()) for p in params.values())
@@ -120,7 +123,7 @@ def test_report_is_json_ready_and_consistent():
         assert entry["numel"] == params[name].numel() and entry["target"] == 0.8
         assert entry["pruned"] == round(0.8 * params[name].numel())
         assert entry["achieved"] == entry["pruned"] / entry["numel"]
-    assert [e["step"] for e in report["trace"]] == SCHEDULE.update_steps()
+    assert [e["step"] for e in report["trace"]] == list(SCHEDULE.update_steps)
 
 
 def test_save_pretrained_keeps_zeros(tmp_path):
@@ -161,7 +164,7 @@ def test_state_dict_resume_continues_identically():
 
 def test_non_monotone_lets_weights_regrow():
     model = tiny_bert()
-    schedule = Schedule("oneshot", 0.5, start_step=0)
+    schedule = Schedule("oneshot", 0.5, (0,), STEPS)
     pruner = MagnitudePruner(model, "global", None, schedule, monotone=False)
     pruner.on_train_begin(SimpleNamespace(model=model))
     name, mask = next(iter(pruner.masks.masks.items()))
@@ -175,7 +178,7 @@ def test_non_monotone_lets_weights_regrow():
 
 def test_pruner_needs_only_trainer_model():
     model = tiny_bert()
-    pruner = MagnitudePruner(model, "global", [r".*query\.weight"], Schedule("oneshot", 0.6, start_step=2))
+    pruner = MagnitudePruner(model, "global", [r".*query\.weight"], Schedule("oneshot", 0.6, (2,), STEPS))
     bare = SimpleNamespace(model=model)
     pruner.on_train_begin(bare)
     pruner.on_step_end(bare, 1)
@@ -191,69 +194,56 @@ def test_pruner_rejects_bad_arguments():
     model = tiny_bert()
     with pytest.raises(SparseNLPError, match="unknown"):
         MagnitudePruner(model, "random", None, SCHEDULE)
-    with pytest.raises(SparseNLPError, match="resolve"):
-        MagnitudePruner(model, "global", None, Schedule("cubic", 0.5, end_step=0.5))
+    with pytest.raises(SparseNLPError, match="distinct, increasing"):
+        Schedule("cubic", 0.5, (4, 2), STEPS)
 
 
 # ---- build_pruner from config groups ---------------------------------------------------------
 
-PRUNING = {"method": "global_magnitude", "sparsity": 0.9, "params": None, "prune_embeddings": False,
-           "monotone": True}
-CUBIC = {"name": "cubic", "initial_sparsity": 0.0, "start_step": 0.1, "end_step": 0.7, "frequency": 0.05}
 
-
-def test_build_pruner_from_omegaconf():
+def test_build_pruner_from_the_composed_config():
+    """The shipped config groups build a pruner over exactly the default encoder weights, on a schedule
+    placed on the run's length."""
     model = tiny_bert()
-    pruner = build_pruner(OmegaConf.create(PRUNING), OmegaConf.create(CUBIC), model, total_steps=200)
+    s = compose_settings(["pruning=global_magnitude", "pruning.sparsity=0.9", "schedule=cubic"])
+    pruner = build_pruner(s.pruning, s.schedule, model, total_steps=200)
     assert isinstance(pruner, MagnitudePruner) and pruner.method == "global" and pruner.monotone
-    assert (pruner.schedule.start_step, pruner.schedule.end_step, pruner.schedule.frequency) == (20, 140, 10)
+    assert pruner.schedule.update_steps == tuple(round(200 * (0.1 + 0.06 * k)) for k in range(11))
     assert pruner.schedule.final_sparsity == 0.9
     assert list(pruner.masks.params) == list(select_prunable(model))
-    layerwise = build_pruner({**PRUNING, "method": "layerwise_magnitude", "prune_embeddings": True,
-                              "params": [r".*value\.weight"]},
-                             {"name": "oneshot", "start_step": 0}, model, total_steps=10)
-    assert layerwise.method == "layerwise"
+    s = compose_settings(["pruning=layerwise_magnitude", "pruning.prune_embeddings=true", "schedule=oneshot",
+                          "pruning.params=[.*value\\.weight]"])
+    layerwise = build_pruner(s.pruning, s.schedule, model, total_steps=10)
+    assert layerwise.method == "layerwise" and layerwise.schedule.update_steps == (0,)
     assert list(layerwise.masks.params) == ["bert.embeddings.word_embeddings.weight",
                                             "bert.encoder.layer.0.attention.self.value.weight",
                                             "bert.encoder.layer.1.attention.self.value.weight"]
+    assert build_pruner(compose_settings([]).pruning, s.schedule, model, 10) is None  # pruning=dense
 
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-@pytest.mark.parametrize("schedule_file", ["cubic", "oneshot"])
-def test_build_pruner_from_the_repo_yaml(schedule_file):
-    """The shipped config groups build a pruner over exactly the default encoder weights."""
-    pruning = OmegaConf.load(CONF / "pruning/global_magnitude.yaml")
-    schedule = OmegaConf.load(CONF / f"schedule/{schedule_file}.yaml")
-    model = tiny_bert()
-    pruner = build_pruner(pruning, schedule, model, total_steps=1000)
-    assert list(pruner.masks.params) == list(select_prunable(model))
-    assert build_pruner(OmegaConf.load(CONF / "pruning/dense.yaml"), schedule, model, 1000) is None
-
-
-def test_build_pruner_dense_is_none():
-    model = tiny_bert()
-    assert build_pruner({"method": "dense"}, CUBIC, model, 100) is None
-    assert build_pruner({**PRUNING, "sparsity": 0.0}, CUBIC, model, 100) is None
-
-
-@pytest.mark.parametrize("pruning,schedule,match", [
-    ({**PRUNING, "method": "random"}, CUBIC, "is unknown; use dense"),
-    ({**PRUNING, "sparsty": 0.5}, CUBIC, "unknown pruning keys"),
-    ({k: v for k, v in PRUNING.items() if k != "sparsity"}, CUBIC, "sparsity is missing"),
-    ({**PRUNING, "sparsity": 1.0}, CUBIC, "final_sparsity"),
-    ({**PRUNING, "monotone": "yes"}, CUBIC, "monotone"),
-    ({**PRUNING, "params": [r"bert\.nothing"]}, CUBIC, "matches no parameter"),
-    (PRUNING, {**CUBIC, "frequncy": 3}, "unknown schedule keys"),
-    (PRUNING, {**CUBIC, "name": "exp"}, "unknown"),
-    (PRUNING, {**CUBIC, "end_step": 500}, "only 200 steps"),
-    (PRUNING, {**CUBIC, "initial_sparsity": 0.95}, "exceeds"),
-    (PRUNING, [1, 2], "mapping"),
+@pytest.mark.parametrize("overrides,match", [
+    (["pruning=global_magnitude", "pruning.params=[bert\\.nothing]"], "matches no parameter"),
+    (["pruning=global_magnitude", "schedule=cubic", "schedule.updates=500"], "too few for schedule.updates=500"),
 ])
-def test_build_pruner_rejects_bad_config(pruning, schedule, match):
+def test_build_pruner_rejects_what_only_the_model_or_run_length_reveals(overrides, match):
+    s = compose_settings(overrides)
     with pytest.raises(SparseNLPError, match=match):
-        build_pruner(pruning, schedule, tiny_bert(), total_steps=200)
+        build_pruner(s.pruning, s.schedule, tiny_bert(), total_steps=200)
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["pruning=global_magnitude", "pruning.sparsity=1.0"], r"pruning.sparsity=1.0 is outside \(0, 1\)"),
+    (["pruning=global_magnitude", "pruning.sparsity=0"], "use pruning=dense for the dense baseline"),
+    (["pruning.sparsity=0.5"], "no effect with pruning=dense; choose a pruning method"),
+    (["pruning.prune_embeddings=true"], "no effect with pruning=dense"),
+    (["pruning=global_magnitude", "pruning.head_ratio=0.5"], "no effect with pruning=global_magnitude"),
+    (["pruning=structured_heads", "pruning.sparsity=0.5"], "no effect with pruning=structured_heads"),
+    (["pruning=structured_heads", "pruning.importance=taylor"], "pruning.importance='taylor' is unknown"),
+    (["pruning=global_magnitude", "schedule=cubic", "schedule.initial_sparsity=0.6"], "exceeds pruning.sparsity"),
+])
+def test_contradictory_or_bad_pruning_configs_fail_before_any_data(overrides, match):
+    with pytest.raises(SparseNLPError, match=match):
+        compose_settings(overrides)
 
 
 @pytest.mark.cuda

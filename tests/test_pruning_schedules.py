@@ -1,105 +1,88 @@
-"""Schedules against Zhu & Gupta's formula evaluated by hand at chosen steps."""
+"""Schedules against Zhu & Gupta's formula evaluated by hand at chosen steps, and equal for every language."""
 from __future__ import annotations
 
 import pytest
 
+from sparsenlp.config.schedule import ScheduleConfig
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.schedules import Schedule
 
 
-def cubic(**kw) -> Schedule:
-    args = dict(name="cubic", final_sparsity=0.9, initial_sparsity=0.1, start_step=10, end_step=50, frequency=10)
-    return Schedule(**{**args, **kw})
+def zhu_gupta(t: float, s_i: float, s_f: float, t0: float, n: int, dt: float) -> float:
+    """s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3, Zhu & Gupta (2017), eq. 1."""
+    return s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3
 
 
-# s_t = 0.9 + (0.1 - 0.9) * (1 - (t - 10) / 40) ** 3, frozen between updates every 10 steps
-@pytest.mark.parametrize("step,target,update", [
-    (0, 0.0, False),
-    (9, 0.0, False),
-    (10, 0.1, True),
-    (15, 0.1, False),
-    (20, 0.9 - 0.8 * 0.75 ** 3, True),
-    (29, 0.9 - 0.8 * 0.75 ** 3, False),
-    (30, 0.8, True),
-    (40, 0.9 - 0.8 * 0.25 ** 3, True),
-    (49, 0.9 - 0.8 * 0.25 ** 3, False),
-    (50, 0.9, True),
-    (51, 0.9, False),
-    (500, 0.9, False),
+CUBIC = ScheduleConfig(name="cubic", initial_sparsity=0.1, start=0.1, end=0.5, updates=4)
+
+
+# 100 steps: t0 = 10, n*dt = 40 (dt = 10): updates at 10, 20, 30, 40, 50, frozen in between
+@pytest.mark.parametrize("step,update", [
+    (0, False), (9, False), (10, True), (15, False), (20, True), (29, False), (30, True), (40, True), (49, False),
+    (50, True), (51, False), (100, False),
 ])
-def test_cubic_matches_formula(step, target, update):
-    schedule = cubic()
-    assert schedule.target(step) == pytest.approx(target, abs=1e-12)
+def test_cubic_matches_the_formula_at_hand_picked_steps(step, update):
+    schedule = Schedule.for_run(CUBIC, 0.9, total_steps=100)
+    last_update = max([t for t in (10, 20, 30, 40, 50) if t <= step], default=None)
+    expected = 0.0 if last_update is None else zhu_gupta(last_update, 0.1, 0.9, 10, 4, 10)
+    assert schedule.target(step) == pytest.approx(expected, abs=1e-12)
     assert schedule.is_update_step(step) is update
 
 
-@pytest.mark.parametrize("step,target", [(0, 0.0), (24, 0.0), (25, 0.2), (50, 0.4), (60, 0.4), (100, 0.8), (130, 0.8)])
-def test_linear_matches_formula(step, target):
-    schedule = Schedule("linear", 0.8, start_step=0, end_step=100, frequency=25)
-    assert schedule.target(step) == pytest.approx(target, abs=1e-12)
-    assert schedule.update_steps() == [0, 25, 50, 75, 100]
+def test_linear_ramps_evenly():
+    linear = ScheduleConfig(name="linear", start=0.0, end=1.0, updates=4)
+    schedule = Schedule.for_run(linear, 0.8, total_steps=100)
+    assert schedule.update_steps == (0, 25, 50, 75, 100)
+    assert [schedule.target(t) for t in (0, 24, 25, 50, 60, 100)] == pytest.approx([0.0, 0.0, 0.2, 0.4, 0.4, 0.8])
 
 
-def test_last_update_is_end_step_even_off_the_grid():
-    schedule = cubic(end_step=45)
-    assert schedule.update_steps() == [10, 20, 30, 40, 45]
-    assert schedule.target(44) == pytest.approx(0.9 - 0.8 * (1 - 30 / 35) ** 3)
-    assert schedule.target(45) == 0.9
+@pytest.mark.parametrize("start,total,step", [(0.0, 50, 0), (0.3, 50, 15), (0.5, 9, 4)])  # 4.5 -> 4 (half to even)
+def test_oneshot_prunes_once_at_its_fraction(start, total, step):
+    schedule = Schedule.for_run(ScheduleConfig(name="oneshot", start=start), 0.7, total_steps=total)
+    assert schedule.update_steps == (step,)
+    assert schedule.target(step) == 0.7 and schedule.is_update_step(step)
+    assert not schedule.is_update_step(step + 1) and schedule.target(total) == 0.7
+    if step:
+        assert schedule.target(step - 1) == 0.0
 
 
-@pytest.mark.parametrize("start", [0, 7])
-def test_oneshot(start):
-    schedule = Schedule("oneshot", 0.7, start_step=start, end_step=99, frequency=3)  # end/frequency unused
-    assert schedule.update_steps() == [start]
-    assert schedule.target(start) == 0.7 and schedule.is_update_step(start)
-    assert schedule.target(start + 20) == 0.7 and not schedule.is_update_step(start + 3)
-    if start:
-        assert schedule.target(start - 1) == 0.0 and not schedule.is_update_step(start - 1)
+@pytest.mark.parametrize("small,large", [(40, 6250), (500, 6250), (37, 1000)])
+def test_every_run_length_gets_the_same_updates_targets_and_recovery_share(small, large):
+    """A 100-sentence language (a few dozen steps) and a 20,000-sentence one (thousands): the same number of
+    mask updates, the same sequence of targets, the same share of training after the last update."""
+    config = ScheduleConfig(name="cubic", start=0.1, end=0.7, updates=10)
+    a, b = Schedule.for_run(config, 0.9, small), Schedule.for_run(config, 0.9, large)
+    assert len(a.update_steps) == len(b.update_steps) == 11
+    assert [a.target(t) for t in a.update_steps] == [b.target(t) for t in b.update_steps]
+    assert [a.target(t) for t in a.update_steps] == pytest.approx(
+        [zhu_gupta(k, 0.0, 0.9, 0, 10, 1) for k in range(11)])
+    for schedule, total in ((a, small), (b, large)):
+        report = schedule.report()
+        assert report["updates"] == 11 and report["end_step"] == round(0.7 * total)
+        assert report["recovery_fraction"] == pytest.approx(0.3, abs=1 / total)
 
 
-def test_fractions_resolve_against_total_steps():
-    schedule = Schedule("cubic", 0.9, start_step=0.1, end_step=0.5, frequency=0.05).resolve(200)
-    assert (schedule.start_step, schedule.end_step, schedule.frequency) == (20, 100, 10)
-    assert schedule.resolved and schedule.target(60) == pytest.approx(0.9 - 0.9 * 0.5 ** 3)
-    ints = Schedule("linear", 0.5, start_step=1, end_step=1.0, frequency=1).resolve(30)
-    assert (ints.start_step, ints.end_step, ints.frequency) == (1, 30, 1)
-    assert Schedule("cubic", 0.5, end_step=0.5, frequency=0.001).resolve(100).frequency == 1
-    assert Schedule("oneshot", 0.5, start_step=0.5).resolve(9).update_steps() == [4]  # round half to even
-
-
-def test_unresolved_schedule_refuses_to_answer():
-    schedule = Schedule("cubic", 0.9, end_step=0.8)
-    assert not schedule.resolved
-    with pytest.raises(SparseNLPError, match="resolve"):
-        schedule.target(3)
-    with pytest.raises(SparseNLPError, match="total steps"):
-        schedule.resolve(None)
+def test_too_short_a_run_for_the_updates_is_an_error_naming_the_fix():
+    config = ScheduleConfig(name="cubic", start=0.1, end=0.7, updates=10)
+    with pytest.raises(SparseNLPError, match=r"16 optimizer steps.*needs at least 17.*trainer.min_steps"):
+        Schedule.for_run(config, 0.9, total_steps=16)
+    assert len(Schedule.for_run(config, 0.9, total_steps=17).update_steps) == 11
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(final_sparsity=1.0), "final_sparsity"),
-    (dict(final_sparsity=-0.1), "final_sparsity"),
-    (dict(initial_sparsity=1.2), "initial_sparsity"),
-    (dict(final_sparsity=True), "final_sparsity"),
-    (dict(initial_sparsity=0.95), "exceeds"),
-    (dict(start_step=60), "after end_step"),
-    (dict(frequency=0), "frequency"),
-    (dict(frequency=-3), "frequency"),
-    (dict(frequency=1.5), "frequency"),
-    (dict(start_step=-1), "start_step"),
-    (dict(end_step=2.5), "end_step"),
-    (dict(end_step=None), "needs end_step"),
     (dict(name="exponential"), "unknown"),
+    (dict(start=-0.1), "schedule.start"),
+    (dict(start=0.8), "schedule.end"),
+    (dict(end=1.5), "schedule.end"),
+    (dict(end=None), "schedule.end"),
+    (dict(updates=0), "schedule.updates"),
+    (dict(initial_sparsity=1.0), "initial_sparsity"),
 ])
-def test_bad_schedules_raise(kwargs, match):
+def test_bad_schedule_configs_raise_in_the_users_keys(kwargs, match):
     with pytest.raises(SparseNLPError, match=match):
-        cubic(**kwargs)
+        ScheduleConfig(**{**dict(name="cubic", start=0.1, end=0.7, updates=10), **kwargs})
 
 
-def test_resolve_rejects_steps_beyond_training():
-    with pytest.raises(SparseNLPError, match="only 40 steps"):
-        cubic().resolve(40)
-    with pytest.raises(SparseNLPError, match="after end_step"):
-        cubic(start_step=0.9, end_step=20).resolve(100)
-    with pytest.raises(SparseNLPError, match="positive int"):
-        cubic().resolve(0)
+def test_oneshot_refuses_gradual_keys():
+    with pytest.raises(SparseNLPError, match="schedule=oneshot prunes once"):
+        ScheduleConfig(name="oneshot", end=0.5)

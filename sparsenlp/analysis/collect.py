@@ -1,45 +1,49 @@
 """Sweep directory → tidy DataFrames (no plotting, no printing).
 
 One row of :func:`runs_table` is one run × test language × test condition, so any comparison of the
-study (languages, tiers, sparsities, methods, perturbations) is a ``groupby`` away. Seeds are averaged
-before anything else, so a configuration run with more seeds does not weigh more in a language mean.
+study (languages, tiers, sparsities, arms, perturbations) is a ``groupby`` away. Records are read through
+the typed definition (``sparsenlp.tracking.schema.RunRecord``); every row carries its run's **arm**, and
+no aggregate here mixes arms: seeds are the only axis averaged over.
 
-Columns (:data:`COLUMNS`): ``method`` is ``dense`` for every run that was not pruned (no pruning report
-or target 0, e.g. ``pruning=global_magnitude pruning.sparsity=0``), else the configured method, which
-``pruning_method`` always keeps; ``tier``/``script``/``family`` come from the record's
-``config.languages``; ``perturbation``/``severity`` split the condition (``clean``: 0); ``gap`` and
+Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, scope, structure, schedule,
+embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
+``setting`` (the label without the sparsity level: one line of a figure), the seed, the training
+languages, the test language's facts (tier, script, family, train_size) and whether it is zero-shot
+``transfer``; ``perturbation``/``severity`` split the condition (``clean``: 0); ``gap`` and
 ``gap_ratio`` are NaN on the clean condition; F1 per entity type is NaN where a type has no support.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pandas as pd
+from pydantic import ValidationError
 
-from sparsenlp.data.languages import info
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.tracking import records
+from sparsenlp.tracking.schema import CLEAN, DENSE, RunRecord
 
 log = logging.getLogger("sparsenlp")
 
-DENSE = "dense"
 ENTITY_TYPES = ("PER", "ORG", "LOC")
-# What must agree for two runs to be compared (dense baseline vs sparse run, or members of a PIE
-# population): the same model, trained on the same languages, scored on the same test set and condition.
-MATCH = ("model", "train_langs", "lang", "condition")
-# What makes a sparse configuration: each (method, schedule, target) is one arm of the study.
-ARM = ("method", "schedule", "target_sparsity")
+# The arm of a run: aggregates never mix two values of any of these.
+ARM = ("model", "regime", "method", "scope", "structure", "schedule", "embeddings", "target_sparsity",
+       "quantization")
+# What a sparse arm is compared with: the dense runs of the same model, regime, training languages and
+# quantization, scored on the same test language and condition.
+MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
+# What distinguishes sparse arms within a MATCH cell.
+SPARSE = tuple(k for k in ARM if k not in MATCH)
+NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in groupby)
 COLUMNS = (
-    "run_dir", "lang", "lang_name", "tier", "script", "family", "train_langs", "model", "method", "pruning_method",
-    "schedule", "target_sparsity", "achieved_sparsity", "seed", "condition", "perturbation", "severity",
-    "precision", "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1",
-    "train_seconds", "steps", "train_sentences", "test_sentences",
+    "run_dir", "arm", "setting", *ARM, "criterion", "seed", "train_langs", "lang", "lang_name", "tier", "script",
+    "family", "train_size", "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
+    "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
+    "train_sentences", "test_sentences",
 )
 
 
@@ -51,61 +55,43 @@ def find_results(sweep_dir: str | Path) -> list[Path]:
     return sorted(root.rglob(records.RESULTS))
 
 
-def _reason(error: jsonschema.ValidationError) -> str:
-    """Where and why a record fails the schema, short: messages that repeat the whole value are dropped
-    (inside ``oneOf`` those are the branches the record was never meant to match)."""
-    where = "/".join(str(p) for p in error.absolute_path) or "top level"
-    reasons = [e.message for e in (error.context or [error]) if len(e.message) <= 100]
-    return f"{where}: {'; '.join(reasons) or f'fails the schema rule {error.validator!r}'}"
+def _reason(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = "/".join(str(p) for p in first["loc"]) or "top level"
+    return f"{where}: {first['msg']}"
 
 
-def load_records(sweep_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """(run dir, record) of every complete record; unreadable or incomplete ones are skipped with a warning."""
+def load_records(sweep_dir: str | Path) -> tuple[list[tuple[Path, RunRecord]], list[str]]:
+    """(run dir, record) of every complete record, and one note per record skipped (unreadable, incomplete,
+    or from another schema version) naming its file and why."""
     paths = find_results(sweep_dir)
-    validator = jsonschema.Draft202012Validator(json.loads(records.SCHEMA_PATH.read_text(encoding="utf-8")))
-    loaded = []
+    loaded, skipped = [], []
     for path in paths:
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            log.warning("skipping %s: not readable JSON (%s)", path, exc)
-            continue
-        error = jsonschema.exceptions.best_match(validator.iter_errors(record))
-        if error is not None:
-            log.warning("skipping %s: not a complete run record (%s)", path, _reason(error))
-            continue
-        loaded.append((path.parent, record))
+            loaded.append((path.parent, records.read(path)))
+        except ValidationError as exc:
+            skipped.append(f"{path}: not a complete run record ({_reason(exc)})")
+        except (OSError, ValueError) as exc:
+            skipped.append(f"{path}: not readable JSON ({str(exc).splitlines()[0][:120]})")
+    for note in skipped:
+        log.warning("skipping %s", note)
     if not loaded:
         raise SparseNLPError(
             f"no complete results.json under {sweep_dir} ({len(paths)} found, all skipped); "
             "point at a sweep whose runs have finished"
         )
-    return loaded
+    return loaded, skipped
 
 
-def arm_of(record: dict[str, Any]) -> tuple[str, str, float, float]:
-    """(method, schedule, target, achieved) of a run. No pruning report, or a target of 0, is a dense run
-    whatever method was configured; its schedule is "none" since none was applied. A structured run's
-    target and achieved sparsity are the share of the model's parameters it removed."""
-    structured = record.get("structured")
-    if structured:  # structured pruning: "sparsity" = share of the model's parameters removed
-        removed = float(structured["param_reduction"])
-        return str(record["config"]["pruning"]["method"]), "oneshot", removed, removed
-    sparsity = record["sparsity"]
-    if sparsity is None or float(sparsity["target"]) == 0.0:
-        return DENSE, "none", 0.0, 0.0 if sparsity is None else float(sparsity["achieved"])
-    method = str(record["config"]["pruning"]["method"])
-    return method, str(record["config"]["schedule"]["name"]), float(sparsity["target"]), float(sparsity["achieved"])
-
-
-def arm_label(method: str, schedule: str, target: float) -> str:
-    """A short name for an arm in tables: ``dense`` or ``<method>·<schedule>@<target>``."""
-    return DENSE if method == DENSE else f"{method}·{schedule}@{target:g}"
+def setting_label(arm_label: str) -> str:
+    """An arm's label without its sparsity level (``global_magnitude·cubic@0.9+emb`` → ``…cubic+emb``)."""
+    head, _, tail = arm_label.partition("@")
+    return head + ("+emb" if tail.endswith("+emb") else "")
 
 
 def _condition(condition: str) -> tuple[str, float]:
-    if condition == "clean":
-        return "clean", 0.0
+    if condition == CLEAN:
+        return CLEAN, 0.0
     name, _, severity = condition.rpartition("@")
     return name, float(severity)
 
@@ -114,37 +100,39 @@ def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def record_rows(run_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
+def record_rows(run_dir: Path, record: RunRecord) -> list[dict[str, Any]]:
     """The tidy rows of one run: one per test language × condition."""
-    cfg = record["config"]
-    method, schedule, target, achieved = arm_of(record)
+    arm = record.arm
+    label = arm.label()
     run = {
-        "run_dir": str(run_dir), "train_langs": "+".join(record["run"]["langs"]), "model": record["model"]["name"],
-        "method": method, "pruning_method": str(cfg["pruning"]["method"]), "schedule": schedule,
-        "target_sparsity": target, "achieved_sparsity": achieved, "seed": int(record["run"]["seed"]),
-        "dev_f1": float(record["dev"]["f1"]), "train_seconds": float(record["training"]["train_seconds"]),
-        "steps": int(record["training"]["steps"]), "train_sentences": int(record["data"]["train_sentences"]),
+        "run_dir": str(run_dir), "arm": label, "setting": setting_label(label), "model": arm.model,
+        "regime": arm.regime, "method": arm.method, "scope": arm.scope, "structure": arm.structure or NONE,
+        "schedule": arm.schedule, "embeddings": arm.embeddings, "target_sparsity": arm.sparsity,
+        "quantization": arm.quantization, "criterion": arm.criterion, "seed": arm.seed,
+        "train_langs": "+".join(arm.train_langs),
+        "achieved_sparsity": 0.0 if record.pruning is None else record.pruning.achieved,
+        "dev_f1": record.dev.f1, "train_seconds": record.training.train_seconds, "steps": record.training.steps,
+        "train_sentences": record.data.train_sentences,
     }
     rows = []
-    for lang, conditions in record["test"].items():
-        meta = info(cfg["languages"], lang)
-        lang_cols = {"lang": lang, "lang_name": meta.name, "tier": meta.tier, "script": meta.script,
-                     "family": meta.family, "test_sentences": int(record["data"]["test_sentences"][lang])}
+    for lang, conditions in record.test.items():
+        facts = record.languages[lang]
+        lang_cols = {"lang": lang, "lang_name": facts.name, "tier": facts.tier, "script": facts.script,
+                     "family": facts.family, "train_size": facts.train_size, "transfer": facts.transfer,
+                     "test_sentences": record.data.test_sentences[lang]}
         for condition, metrics in conditions.items():
             perturbation, severity = _condition(condition)
-            gap = record["robustness"].get(lang, {}).get(condition, {})
-            per_type = metrics["per_type"]
+            gap = record.robustness.get(lang, {}).get(condition)
             rows.append({
                 **run, **lang_cols, "condition": condition, "perturbation": perturbation, "severity": severity,
-                "precision": float(metrics["precision"]), "recall": float(metrics["recall"]),
-                "f1": float(metrics["f1"]),
-                **{f"f1_{t}": _nan(per_type.get(t, {}).get("f1")) for t in ENTITY_TYPES},
-                "gap": _nan(gap.get("gap")), "gap_ratio": _nan(gap.get("gap_ratio")),
+                "precision": metrics.precision, "recall": metrics.recall, "f1": metrics.f1,
+                **{f"f1_{t}": _nan(metrics.per_type[t].f1 if t in metrics.per_type else None) for t in ENTITY_TYPES},
+                "gap": _nan(gap and gap.gap), "gap_ratio": _nan(gap and gap.gap_ratio),
             })
     return rows
 
 
-def table_from_records(loaded: Iterable[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+def table_from_records(loaded: Iterable[tuple[Path, RunRecord]]) -> pd.DataFrame:
     """The tidy table of already loaded records (see :data:`COLUMNS`)."""
     rows = [row for run_dir, record in loaded for row in record_rows(run_dir, record)]
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -152,7 +140,7 @@ def table_from_records(loaded: Iterable[tuple[Path, dict[str, Any]]]) -> pd.Data
 
 def runs_table(sweep_dir: str | Path) -> pd.DataFrame:
     """The tidy table of a sweep: one row per run × test language × test condition."""
-    return table_from_records(load_records(sweep_dir))
+    return table_from_records(load_records(sweep_dir)[0])
 
 
 def seed_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ("f1",)) -> pd.DataFrame:
@@ -166,19 +154,17 @@ def seed_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str] =
 
 
 def language_facts(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per language: its name, tier, script and family."""
-    return table[["lang", "lang_name", "tier", "script", "family"]].drop_duplicates("lang").reset_index(drop=True)
+    """One row per language: its name, tier, script, family and training size."""
+    facts = ["lang", "lang_name", "tier", "script", "family", "train_size"]
+    return table[facts].drop_duplicates("lang").reset_index(drop=True)
 
 
 def relative_to_dense(table: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
-    """Per sparse arm and :data:`MATCH` cell: seed-mean ``value`` of sparse runs minus that of the dense runs.
-
-    Dense runs (any configured method at target 0) are one baseline shared by every method. Cells
-    without a dense baseline get NaN differences.
-    """
+    """Per sparse arm and :data:`MATCH` cell: seed-mean ``value`` of the sparse runs minus that of the dense
+    runs of the same cell. Cells without a dense baseline get NaN differences."""
     sparse = table[table["method"] != DENSE]
     dense = table[table["method"] == DENSE]
-    s = seed_means(sparse, [*MATCH, *ARM], [value]).rename(
+    s = seed_means(sparse, [*MATCH, *SPARSE, "arm", "setting"], [value]).rename(
         columns={f"{value}_mean": f"{value}_sparse", f"{value}_std": f"{value}_sparse_std", "n_seeds": "n_sparse"})
     d = seed_means(dense, list(MATCH), [value]).rename(
         columns={f"{value}_mean": f"{value}_dense", f"{value}_std": f"{value}_dense_std", "n_seeds": "n_dense"})
@@ -187,17 +173,16 @@ def relative_to_dense(table: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
     out[f"delta_{value}"] = out[f"{value}_sparse"] - out[f"{value}_dense"]
     out[f"rel_delta_{value}"] = out[f"delta_{value}"] / out[f"{value}_dense"].where(out[f"{value}_dense"] > 0)
     out = out.merge(language_facts(table), on="lang", how="left")
-    return out.sort_values([*ARM, "lang", "condition"]).reset_index(drop=True)
+    return out.sort_values([*SPARSE, "lang", "condition"]).reset_index(drop=True)
 
 
-def f1_summary(table: pd.DataFrame, condition: str = "clean") -> pd.DataFrame:
+def f1_summary(table: pd.DataFrame, condition: str = CLEAN) -> pd.DataFrame:
     """Languages × arms: seed-mean F1 on one condition (a wide table for reading, not for computing).
-    Model and training languages become index columns only when they vary for a test language."""
+    Model, regime and training languages become index columns only when they vary for a test language."""
     sub = table[table["condition"] == condition]
-    varying = sub.groupby("lang")[["model", "train_langs"]].nunique().max()
-    index = ["tier", "lang", *(k for k in ("model", "train_langs") if varying[k] > 1)]
-    stats = seed_means(sub, [*index, *ARM])
-    stats["arm"] = [arm_label(*arm) for arm in zip(*(stats[k] for k in ARM))]
+    varying = sub.groupby("lang")[["model", "regime", "train_langs"]].nunique().max()
+    index = ["tier", "lang", *(k for k in ("model", "regime", "train_langs") if varying[k] > 1)]
+    stats = seed_means(sub, [*index, "arm"])
     wide = stats.pivot(index=index, columns="arm", values="f1_mean")
     wide = wide[sorted(wide.columns, key=lambda a: (a != DENSE, a))]
     wide.columns.name = None
@@ -205,16 +190,16 @@ def f1_summary(table: pd.DataFrame, condition: str = "clean") -> pd.DataFrame:
 
 
 def tier_summary(relative: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
-    """Mean change relative to dense per tier, arm and condition (languages weigh equally)."""
-    keys = ["condition", "method", "schedule", "target_sparsity", "tier"]
-    out = relative.groupby(keys)[f"delta_{value}"].agg(["mean", "std", "count"]).reset_index()
+    """Mean change relative to dense per arm, condition and tier (languages weigh equally)."""
+    keys = ["condition", "model", "regime", *SPARSE, "arm", "tier"]
+    out = relative.groupby(keys, dropna=False)[f"delta_{value}"].agg(["mean", "std", "count"]).reset_index()
     return out.rename(columns={"mean": f"delta_{value}_mean", "std": f"delta_{value}_std", "count": "n_langs"})
 
 
 def gap_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean robustness gap (clean F1 − perturbed F1) per perturbed condition, arm and tier."""
-    perturbed = table[table["condition"] != "clean"]
-    keys = ["condition", "method", "schedule", "target_sparsity", "tier"]
+    perturbed = table[table["condition"] != CLEAN]
+    keys = ["condition", *ARM, "arm", "tier"]
     per_lang = seed_means(perturbed, [*keys, "lang"], ["gap"])
-    out = per_lang.groupby(keys)["gap_mean"].mean()
+    out = per_lang.groupby(keys, dropna=False)["gap_mean"].mean()
     return out.rename("gap").reset_index()

@@ -1,8 +1,8 @@
 """Pruning Identified Exemplars of a whole sweep (Hooker et al. 2019), as DataFrames.
 
-A cell is one language × test condition × sparse arm (method, schedule, target sparsity): the dense
-runs of that language and condition (every configured method at sparsity 0, one run per seed) form
-one population, the sparse arm's runs (one per seed) the other. A cell whose populations have fewer
+A cell is one language × test condition × sparse arm: the dense runs of the same model, regime,
+training languages, quantization, test language and condition (one run per seed) form one population,
+the sparse arm's runs (one per seed) the other. A cell whose populations have fewer
 than two seeds, or whose runs do not share a test set, is skipped with a note rather than failing
 the whole report: a sweep is often analysed while some of its jobs are still missing.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from sparsenlp.analysis.collect import ARM, DENSE, MATCH, language_facts
+from sparsenlp.analysis.collect import DENSE, MATCH, SPARSE, language_facts
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import LEVELS, PieResult, find_pies, load_predictions
 from sparsenlp.tracking import records
@@ -81,8 +81,8 @@ def _match_cell(cell: pd.DataFrame, levels: Sequence[str], n_examples: int) -> t
     skipped: list[str] = []
     dense = cell[cell["method"] == DENSE]
     dense_dirs = _one_per_seed(dense)
-    for arm, runs in cell[cell["method"] != DENSE].groupby(list(ARM), sort=True):
-        keys = {**where, **dict(zip(ARM, arm))}
+    for arm, runs in cell[cell["method"] != DENSE].groupby([*SPARSE, "arm", "setting"], sort=True, dropna=False):
+        keys = {**where, **dict(zip([*SPARSE, "arm", "setting"], arm))}
         sparse_dirs = _one_per_seed(runs)
         if len(dense_dirs) < MIN_SEEDS or len(sparse_dirs) < MIN_SEEDS:
             skipped.append(f"PIE skipped for {_describe(keys)}: needs ≥{MIN_SEEDS} seeds per population, "

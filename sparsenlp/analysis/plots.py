@@ -5,8 +5,9 @@ so figures carry no global state, work under any backend (a notebook shows them 
 them with Agg) and many can be made in one process. Each data line is labelled (a language code, a
 tier, ``<tier> · <arm>``), which is what legends show and what tests count.
 
-Conventions: one panel per sparse arm (method and schedule) and the dense runs at sparsity 0 in every
-panel, since they are the baseline each method starts from; languages are coloured by resource tier.
+Conventions: one panel per pruning setting (an arm without its sparsity level, column ``setting``) and
+the dense runs at sparsity 0 in every panel, since they are the baseline each setting starts from;
+languages are coloured by resource tier.
 """
 from __future__ import annotations
 
@@ -29,20 +30,18 @@ def _color(tier: str) -> str:
     return TIER_COLORS.get(tier, "tab:gray")
 
 
-def sparse_arms(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """(method, schedule) of every sparse arm; just dense when the sweep has no sparse run."""
-    arms = table.loc[table["method"] != DENSE, ["method", "schedule"]].drop_duplicates()
-    return sorted(arms.itertuples(index=False, name=None)) or [(DENSE, "none")]
+def sparse_arms(table: pd.DataFrame) -> list[str]:
+    """The pruning settings of the sweep's sparse arms; just dense when the sweep has no sparse run."""
+    return sorted(set(table.loc[table["method"] != DENSE, "setting"])) or [DENSE]
 
 
-def _arm_rows(table: pd.DataFrame, arm: tuple[str, str]) -> pd.DataFrame:
-    """The rows of one arm plus the shared dense baseline."""
-    is_arm = (table["method"] == arm[0]) & (table["schedule"] == arm[1])
-    return table[is_arm | (table["method"] == DENSE)]
+def _arm_rows(table: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """The rows of one pruning setting plus the shared dense baseline."""
+    return table[(table["setting"] == setting) | (table["method"] == DENSE)]
 
 
-def _arm_title(arm: tuple[str, str]) -> str:
-    return arm[0] if arm[0] == DENSE else f"{arm[0]} · {arm[1]}"
+def _arm_title(setting: str) -> str:
+    return setting
 
 
 def _panels(n: int, ncols: int = 3, sharey: bool = True) -> tuple[Figure, list]:
@@ -112,7 +111,7 @@ def delta_vs_dense(relative: pd.DataFrame, condition: str = "clean", value: str 
     arms = sparse_arms(sub)
     fig, axes = _panels(len(arms))
     for ax, arm in zip(axes, arms):
-        rows = sub[(sub["method"] == arm[0]) & (sub["schedule"] == arm[1])]
+        rows = sub[sub["setting"] == arm]
         # the dense baseline is the origin of every language's line: no change at sparsity 0
         origin = rows[rows[f"{value}_dense"].notna()].drop_duplicates("lang").assign(
             target_sparsity=0.0, **{f"delta_{value}": 0.0})
@@ -158,7 +157,7 @@ def pie_rate(pies: pd.DataFrame, condition: str = "clean") -> Figure:
     for ax, level in zip(axes, levels):
         rows = sub[sub["level"] == level]
         for arm, style in zip(arms, ARM_STYLES * len(arms)):
-            arm_rows = rows[(rows["method"] == arm[0]) & (rows["schedule"] == arm[1])]
+            arm_rows = rows[rows["setting"] == arm]
             _per_tier(ax, arm_rows, "fraction", label=f"{{tier}} · {_arm_title(arm)}", linestyle=style)
         ax.set(title=f"{level} level", xlabel="target sparsity", ylabel=f"PIE fraction ({condition})")
         ax.legend(fontsize="small")
@@ -171,8 +170,9 @@ def method_comparison(table: pd.DataFrame, a: str = "global_magnitude", b: str =
     """Paired comparison of two methods: one point per language × target sparsity (seed-mean F1 of ``a``
     on x, of ``b`` on y), coloured by tier; points above the diagonal favour ``b``."""
     sub = table[(table["condition"] == condition) & table["method"].isin([a, b])]
-    stats = seed_means(sub, ["lang", "tier", "target_sparsity", "method"])
-    wide = stats.pivot(index=["lang", "tier", "target_sparsity"], columns="method", values="f1_mean")
+    paired = ["lang", "tier", "model", "regime", "schedule", "embeddings", "quantization", "target_sparsity"]
+    stats = seed_means(sub, [*paired, "method"])
+    wide = stats.pivot(index=paired, columns="method", values="f1_mean")
     if a not in wide or b not in wide or wide[[a, b]].dropna().empty:
         raise ValueError(f"need runs of both {a} and {b} at the same sparsity to compare them")
     wide = wide[[a, b]].dropna().reset_index()

@@ -19,7 +19,7 @@ from sparsenlp.analysis.pie_report import PieReport, pie_report
 from sparsenlp.errors import SparseNLPError
 
 COMMANDS = ("table", "pie")
-PIE_COLUMNS = ("lang", "tier", "condition", "method", "schedule", "target_sparsity", "level", "n_dense", "n_sparse",
+PIE_COLUMNS = ("lang", "tier", "condition", "model", "regime", "arm", "level", "n_dense", "n_sparse",
                "n_units", "n_pie", "fraction", "f1_dense_pie", "f1_dense_non_pie", "f1_sparse_pie",
                "f1_sparse_non_pie")
 
@@ -30,9 +30,9 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
 
 
 def summary_markdown(sweep_dir: Path, table: pd.DataFrame, relative: pd.DataFrame, figures: Sequence[str],
-                     notes: Sequence[str], pies: PieReport | None) -> str:
+                     notes: Sequence[str], pies: PieReport | None, skipped: Sequence[str] = ()) -> str:
     runs = table["run_dir"].nunique()
-    arms = sorted({collect.arm_label(*arm) for arm in zip(*(table[k] for k in collect.ARM))})
+    arms = sorted(set(table["arm"]))
     parts = [
         f"# sparsenlp report: `{sweep_dir}`\n\n",
         f"{runs} complete runs; {table['lang'].nunique()} test languages "
@@ -50,11 +50,13 @@ def summary_markdown(sweep_dir: Path, table: pd.DataFrame, relative: pd.DataFram
     if not gaps.empty:
         parts += ["\n## Robustness gap (clean F1 − perturbed F1), mean over languages\n\n", markdown_table(gaps)]
     if pies is not None and not pies.table.empty:
-        keys = ["condition", "level", "method", "schedule", "target_sparsity", "tier"]
+        keys = ["condition", "level", "model", "regime", "arm", "tier"]
         pie_means = pies.table.groupby(keys)["fraction"].mean().reset_index()
         parts += ["\n## PIE fraction (clean), mean over languages; every condition: `sparsenlp-report pie`\n\n",
                   markdown_table(pie_means)]
     parts += ["\n## Figures\n\n", *(f"- [{name}](figures/{name}.png)\n" for name in figures)]
+    if skipped:
+        parts += ["\n## Skipped records\n\n", *(f"- {note}\n" for note in skipped)]
     if notes:
         parts += ["\n## Notes\n\n", *(f"- {note}\n" for note in notes)]
     return "".join(parts)
@@ -74,7 +76,7 @@ def pie_markdown(sweep_dir: Path, pies: PieReport) -> str:
         shown = "clean" if "clean" in conditions else sorted(conditions)[0]
         examples = pies.examples[pies.examples["condition"] == shown]
         parts += [f"\n## PIE examples ({shown}, sentence level; every condition in `pie_examples.csv`)\n\n",
-                  markdown_table(examples[["lang", "method", "schedule", "target_sparsity", "id", "tokens", "gold",
+                  markdown_table(examples[["lang", "model", "regime", "arm", "id", "tokens", "gold",
                                            "dense", "sparse"]])]
     if pies.skipped:
         parts += ["\n## Skipped cells\n\n", *(f"- {note}\n" for note in pies.skipped)]
@@ -87,7 +89,8 @@ def _note(message: str) -> None:
 
 def run_table(sweep_dir: Path, out: Path, with_pie: bool, jobs: int) -> None:
     """``sparsenlp-report table``: runs.csv, runs.parquet, figures/*.png, summary.md."""
-    table = collect.runs_table(sweep_dir)
+    loaded, skipped = collect.load_records(sweep_dir)
+    table = collect.table_from_records(loaded)
     relative = collect.relative_to_dense(table)
     # the figure shows the clean test set; every condition (and pie.csv) is the `pie` command's job
     pies = pie_report(table, conditions=["clean"], jobs=jobs) if with_pie else None
@@ -100,7 +103,7 @@ def run_table(sweep_dir: Path, out: Path, with_pie: bool, jobs: int) -> None:
     table.to_csv(out / "runs.csv", index=False)
     table.to_parquet(out / "runs.parquet", index=False)
     plots.save(figures, out / "figures")
-    summary = summary_markdown(sweep_dir, table, relative, list(figures), notes, pies)
+    summary = summary_markdown(sweep_dir, table, relative, list(figures), notes, pies, skipped)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     print(f"{len(table)} rows ({table['run_dir'].nunique()} runs) and {len(figures)} figures → {out}")
 

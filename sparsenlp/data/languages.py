@@ -1,15 +1,19 @@
 """Language metadata (conf/languages/): which codes exist, and each one's tier, script and family.
 
 The study compares languages by resource tier, script and family, so those facts live in config next
-to the code list, and every consumer (data loading, entity-swap pools, W&B tags, the report) asks here.
+to the code list, and every consumer (data loading, entity-swap pools, W&B tags, the record, the
+report) asks here.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from sparsenlp.config.languages import LanguagesConfig
 from sparsenlp.errors import SparseNLPError
+
+ALL = "all"
+HIGH, LOW = "high", "low"
 
 
 @dataclass(frozen=True)
@@ -23,63 +27,40 @@ class LanguageInfo:
     tier: str
 
 
-def _langs(languages: Mapping[str, Any]) -> Mapping[str, Any]:
-    return languages["langs"]
-
-
-def tier(languages: Mapping[str, Any], code: str) -> str:
-    """'high' when the WikiANN training set reaches the configured size, else 'low'."""
-    size = int(info_entry(languages, code)["train_size"])
-    return "high" if size >= int(languages["tier_min_train_sentences"]) else "low"
-
-
-def info_entry(languages: Mapping[str, Any], code: str) -> Mapping[str, Any]:
-    langs = _langs(languages)
-    if code not in langs:
-        known = " ".join(sorted(langs))
+def info(languages: LanguagesConfig, code: str) -> LanguageInfo:
+    """Facts about one language; an unknown code is a user error naming the known ones."""
+    if code not in languages.langs:
+        known = " ".join(sorted(languages.langs))
         raise SparseNLPError(f"unknown language code '{code}'; use one of: {known} (or lang=all)")
-    return langs[code]
+    entry = languages.langs[code]
+    tier = HIGH if entry.train_size >= languages.tier_min_train_sentences else LOW
+    return LanguageInfo(code, entry.name, entry.script, entry.family, entry.genus, entry.train_size, tier)
 
 
-def info(languages: Mapping[str, Any], code: str) -> LanguageInfo:
-    entry = info_entry(languages, code)
-    return LanguageInfo(
-        code=code,
-        name=str(entry["name"]),
-        script=str(entry["script"]),
-        family=str(entry["family"]),
-        genus=str(entry.get("genus", entry["family"])),
-        train_size=int(entry["train_size"]),
-        tier=tier(languages, code),
-    )
+def all_codes(languages: LanguagesConfig) -> list[str]:
+    """What `lang=all` means: every code of `langs`, restricted to `subset` when set, minus `exclude`."""
+    codes = list(languages.subset) if languages.subset else list(languages.langs)
+    excluded = set(languages.exclude)
+    return [c for c in codes if c not in excluded]
 
 
-def resolve_langs(lang: str | Sequence[str], languages: Mapping[str, Any]) -> list[str]:
-    """Turn the `lang` config value (a code, a list of codes, or 'all') into a checked list of codes."""
-    if isinstance(lang, str):
-        if lang == "all":
-            subset = languages.get("subset")
-            codes = list(subset) if subset else list(_langs(languages))
-            excluded = set(languages.get("exclude") or [])
-            codes = [c for c in codes if c not in excluded]
-        else:
-            codes = [c.strip() for c in lang.split(",")] if "," in lang else [lang]
+def resolve_langs(value: str | Sequence[str], languages: LanguagesConfig, key: str = "lang") -> list[str]:
+    """Turn a `lang`-style config value (a code, a list of codes, or 'all') into a checked list of codes."""
+    if isinstance(value, str):
+        codes = all_codes(languages) if value == ALL else [c.strip() for c in value.split(",")]
     else:
-        codes = [str(c) for c in lang]
+        codes = [str(c) for c in value]
     if not codes:
-        raise SparseNLPError("`lang` selects no language; give a code (lang=de), a list (lang=[de,fr]) or lang=all")
+        raise SparseNLPError(f"`{key}` selects no language; give a code ({key}=de), a list ({key}=[de,fr]) "
+                             f"or {key}=all")
     for code in codes:
-        info_entry(languages, code)
+        info(languages, code)
     return list(dict.fromkeys(codes))
 
 
-def same_script(languages: Mapping[str, Any], code: str) -> list[str]:
-    """Other languages written in the same script (entity-swap pools)."""
-    me = info_entry(languages, code)
-    return [c for c, e in _langs(languages).items() if c != code and e["script"] == me["script"]]
-
-
-def same_family(languages: Mapping[str, Any], code: str) -> list[str]:
-    """Other languages of the same top-level family (entity-swap pools)."""
-    me = info_entry(languages, code)
-    return [c for c, e in _langs(languages).items() if c != code and e["family"] == me["family"]]
+def sharing(languages: LanguagesConfig, code: str, attribute: str) -> list[str]:
+    """The other languages with the same ``script`` or ``family`` as ``code``, sorted (entity-swap pools)."""
+    if attribute not in ("script", "family"):
+        raise SparseNLPError(f"languages can be grouped by script or family, not {attribute!r}")
+    mine = getattr(info(languages, code), attribute)
+    return sorted(c for c, e in languages.langs.items() if c != code and getattr(e, attribute) == mine)

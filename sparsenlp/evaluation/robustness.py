@@ -1,64 +1,34 @@
 """Test-time evaluation: the clean test set of every language, plus each member of the perturbation suite.
 
 The suite is config (conf/perturbation/): members keyed by a condition label, each naming a registered
-perturbation, its severities and parameters. All names, severities and entity pools are checked in
-``build_suite``/``prepare`` — before training — so a typo never costs a training run. Perturbations
+perturbation, its severities and parameters. Names, severities and parameters are checked by the config
+(``PerturbationConfig``), entity pools in ``prepare`` — all before training — so a typo never costs a
+training run. Perturbations
 are seeded by ``perturbation.seed`` (not the training seed), so every run of a sweep, and so every
 member of a PIE population, is scored on the very same perturbed sentences.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from sparsenlp.config.data import DataConfig
+from sparsenlp.config.languages import LanguagesConfig
+from sparsenlp.config.perturbation import MemberConfig, PerturbationConfig
 from sparsenlp.data.align import encode
-from sparsenlp.data.datamodule import NERData, Split
-from sparsenlp.data.wikiann import Sentence, load_split
+from sparsenlp.data.datamodule import NERData, Split, read_split
+from sparsenlp.data.wikiann import Sentence
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.perturb import EntityPool, check, entity_types, perturb_dataset, pool_languages
+from sparsenlp.perturb import EntityPool, entity_forms, entity_types, perturb_dataset, pool_languages
 
 log = logging.getLogger(__name__)
 CLEAN = "clean"
 
 
-@dataclass(frozen=True)
-class Member:
-    label: str
-    perturbation: str
-    severities: tuple[float, ...]
-    params: dict[str, Any] = field(default_factory=dict)
-    pool: str | None = None  # entity_swap only: same | script | family
-    required: bool = True    # False: skip (and record) languages this member cannot apply to
-
-    def condition(self, severity: float) -> str:
-        return f"{self.label}@{severity:g}"
-
-
-def _members(cfg: Mapping[str, Any]) -> list[Member]:
-    members = []
-    for label, spec in (cfg.get("members") or {}).items():
-        if spec is None:  # `~perturbation.members.x` or `perturbation.members.x=null` disables one
-            continue
-        if "@" in str(label) or "/" in str(label):
-            raise SparseNLPError(f"perturbation label {label!r} may not contain '@' or '/'; rename it")
-        severities = spec.get("severities")
-        if not severities:
-            raise SparseNLPError(f"perturbation.members.{label}.severities is empty; give at least one severity")
-        member = Member(str(label), str(spec.get("perturbation", label)), tuple(float(s) for s in severities),
-                        dict(spec.get("params") or {}), spec.get("pool"), bool(spec.get("required", True)))
-        if (member.perturbation == "entity_swap") != (member.pool is not None):
-            raise SparseNLPError(
-                f"perturbation.members.{label}: entity_swap needs `pool: same|script|family`, other perturbations none"
-            )
-        for severity in member.severities:
-            if member.pool is None:
-                check(member.perturbation, severity, **member.params)
-            else:  # the pool is built in prepare(); here only name and severity
-                check(member.perturbation, severity, pool=EntityPool("", member.pool, [], {}), **member.params)
-        members.append(member)
-    return members
+def condition(label: str, severity: float) -> str:
+    """The name of a perturbed test condition: ``char_noise@0.1``."""
+    return f"{label}@{severity:g}"
 
 
 def _sentences(perturbed: Sequence[Any], lang: str) -> list[Sentence]:
@@ -68,45 +38,50 @@ def _sentences(perturbed: Sequence[Any], lang: str) -> list[Sentence]:
 class RobustnessSuite:
     """Evaluates a trained model on clean and perturbed test sets; returns metrics and predictions."""
 
-    def __init__(self, members: list[Member], seed: int, pool_limit: int | None, langs: Sequence[str]) -> None:
-        self.members, self.seed, self.pool_limit, self.langs = members, seed, pool_limit, list(langs)
+    def __init__(self, cfg: PerturbationConfig, langs: Sequence[str]) -> None:
+        self.members: dict[str, MemberConfig] = cfg.active()
+        self.seed, self.pool_limit, self.langs = cfg.seed, cfg.pool_limit, list(langs)
         self.pools: dict[tuple[str, str], EntityPool] = {}
         self.skipped: dict[str, dict[str, str]] = {}  # lang -> condition label -> why it was skipped
         self._encode: Any = None
 
-    def prepare(self, data: NERData, data_cfg: Mapping[str, Any], languages: Mapping[str, Any], tokenizer) -> None:
+    def prepare(self, data: NERData, data_cfg: DataConfig, languages: LanguagesConfig, tokenizer) -> None:
         """Build and check entity pools (needs the data) and remember how to encode perturbed text."""
-        max_length = int(data_cfg["max_length"])
-        self._encode = lambda sentences: encode(sentences, tokenizer, max_length)
-        meta = {code: {"script": e["script"], "family": e["family"]} for code, e in languages["langs"].items()}
+        self._encode = lambda sentences: encode(sentences, tokenizer, data_cfg.max_length)
         train_by_lang: dict[str, list[Sentence]] = {}
         for s in data.train.sentences:
             train_by_lang.setdefault(s.lang, []).append(s)
-        for member in self.members:
+        for label, member in self.members.items():
             if member.pool is None:
                 continue
             for lang in self.langs:
                 try:
-                    pool = self._pool(member.pool, lang, meta, train_by_lang, data_cfg)
+                    pool = self._pool(member.pool, lang, languages, train_by_lang, data, data_cfg)
                     pool.validate(entity_types(data.test[lang].sentences))
                 except SparseNLPError as exc:
                     if member.required:
                         raise
-                    log.warning("skipping %s for %s: %s", member.label, lang, exc)
-                    self.skipped.setdefault(lang, {})[member.label] = str(exc).removeprefix("sparsenlp error: ")
+                    log.warning("skipping %s for %s: %s", label, lang, exc)
+                    self.skipped.setdefault(lang, {})[label] = str(exc).removeprefix("sparsenlp error: ")
                     continue
-                self.pools[(member.label, lang)] = pool
+                self.pools[(label, lang)] = pool
 
-    def _pool(self, source: str, lang: str, meta: Mapping[str, Any], loaded: dict[str, list[Sentence]],
-              data_cfg: Mapping[str, Any]) -> EntityPool:
-        codes = pool_languages(lang, source, meta)
+    def _pool(self, source: str, lang: str, languages: LanguagesConfig, loaded: dict[str, list[Sentence]],
+              data: NERData, data_cfg: DataConfig) -> EntityPool:
+        codes = pool_languages(lang, source, languages)
+        if source == "unseen":  # held-out names of the language itself, none of which the run trained on
+            if lang not in data.train_langs:  # zero-shot: the test language's dev set was never read
+                held_out = read_split(data_cfg, lang, "dev")
+            else:
+                held_out = [s for s in data.dev.sentences if s.lang == lang]
+            return EntityPool.from_sentences(held_out, lang=lang, source=source, languages=codes,
+                                             exclude=entity_forms(data.train.sentences))
         sentences: list[Sentence] = []
         used = []
         for code in codes:
             if code not in loaded:
                 try:
-                    loaded[code] = load_split(str(data_cfg["source"]), data_cfg.get("root"), code, "train",
-                                              self.pool_limit, data_cfg.get("hub_cache_dir"))
+                    loaded[code] = read_split(data_cfg, code, "train", self.pool_limit)
                 except SparseNLPError as exc:
                     log.warning("entity pool for %s/%s skips %s: %s", lang, source, code, exc)
                     loaded[code] = []
@@ -115,11 +90,8 @@ class RobustnessSuite:
                 sentences += loaded[code][: self.pool_limit] if self.pool_limit else loaded[code]
         if not used:
             raise SparseNLPError(f"entity pool '{source}' for lang={lang} has no readable training data in "
-                                 f"{codes}; add their data or use pool: same")
+                                 f"{codes}; add their data or use pool: seen")
         return EntityPool.from_sentences(sentences, lang=lang, source=source, languages=used)
-
-    def conditions(self) -> list[str]:
-        return [CLEAN] + [m.condition(s) for m in self.members for s in m.severities]
 
     def evaluate(self, trainer: Any, data: NERData) -> tuple[dict, dict, dict[str, list[dict[str, Any]]]]:
         """``test[lang][condition]`` metrics, ``robustness[lang][condition]`` gaps, predictions per condition."""
@@ -132,22 +104,22 @@ class RobustnessSuite:
             test[lang] = {CLEAN: metrics}
             predictions.setdefault("test", []).extend(_rows(clean.sentences, pred))
             robustness[lang] = {}
-            for member in self.members:
-                if member.label in self.skipped.get(lang, {}):
+            for label, member in self.members.items():
+                if label in self.skipped.get(lang, {}):
                     continue
                 params = dict(member.params)
                 if member.pool is not None:
-                    params["pool"] = self.pools[(member.label, lang)]
+                    params["pool"] = self.pools[(label, lang)]
                 for severity in member.severities:
-                    condition = member.condition(severity)
+                    name = condition(label, severity)
                     perturbed = perturb_dataset(member.perturbation, clean.sentences, severity, self.seed, **params)
                     sentences = _sentences(perturbed, lang)
                     split = Split(sentences, self._encode(sentences))
                     p_metrics, p_pred = trainer.evaluate(split)
-                    test[lang][condition] = p_metrics
-                    robustness[lang][condition] = gap(metrics["f1"], p_metrics["f1"])
+                    test[lang][name] = p_metrics
+                    robustness[lang][name] = gap(metrics["f1"], p_metrics["f1"])
                     kept = [p.kept for p in perturbed]
-                    predictions.setdefault(f"test.{condition}", []).extend(_rows(sentences, p_pred, kept))
+                    predictions.setdefault(f"test.{name}", []).extend(_rows(sentences, p_pred, kept))
         return test, robustness, predictions
 
 
@@ -166,10 +138,3 @@ def _rows(sentences: Sequence[Sentence], pred: Sequence[Sequence[str]],
             row["kept"] = list(kept[i])
         rows.append(row)
     return rows
-
-
-def build_suite(cfg: Mapping[str, Any], langs: Sequence[str]) -> RobustnessSuite:
-    """The suite from `perturbation` config; names, severities and parameters are validated here."""
-    seed = int(cfg.get("seed", 0))
-    limit = cfg.get("pool_limit")
-    return RobustnessSuite(_members(cfg), seed, None if limit is None else int(limit), langs)

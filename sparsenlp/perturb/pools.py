@@ -1,19 +1,26 @@
 """Entity pools for ``entity_swap``: which replacement names exist, by entity type.
 
-The source says how far the replacements come from: ``same`` (the test language's own training set),
-``script`` (other languages written in the same script) or ``family`` (other languages of the same
-family). Pools are built from training sentences only, so no test entity leaks into a swap.
+The source says where the replacements come from:
+- ``seen``: the test language's own training set, i.e. names the model was fine-tuned on;
+- ``unseen``: the test language's held-out dev set, minus every name that occurs as an entity in the
+  run's training data, i.e. in-language names the model never saw labelled;
+- ``script`` / ``family``: the training sets of the other languages written in the same script / of the
+  same family (names of other languages).
+No pool ever draws from the test set, so no test entity leaks into a swap.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from seqeval.metrics.sequence_labeling import get_entities
 
+from sparsenlp.config.languages import LanguagesConfig
+from sparsenlp.data.languages import info, sharing
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.perturb.base import SentenceLike
 
-SOURCES = ("same", "script", "family")
+SOURCES = ("seen", "unseen", "script", "family")
+OWN_LANGUAGE = ("seen", "unseen")
 
 
 def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -21,32 +28,28 @@ def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return get_entities(list(tags))
 
 
+def entity_forms(sentences: Iterable[SentenceLike]) -> set[tuple[str, ...]]:
+    """Every entity surface form (a tuple of tokens) in ``sentences``, whatever its type."""
+    return {tuple(s.tokens[start : end + 1]) for s in sentences for _, start, end in spans(s.tags)}
+
+
 def entity_types(sentences: Iterable[SentenceLike]) -> set[str]:
     """The entity types that occur in ``sentences`` (e.g. a test set a pool must cover)."""
     return {etype for s in sentences for etype, _, _ in spans(s.tags)}
 
 
-def pool_languages(lang: str, source: str, meta: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The languages whose training sets feed the pool for ``lang``, sorted.
-
-    ``meta`` maps language code -> ``{"script": ..., "family": ...}`` (conf/languages). ``script`` and
-    ``family`` take every *other* language sharing that attribute, so the swapped names are ones the
-    model did not see as entities of ``lang`` during fine-tuning.
-    """
+def pool_languages(lang: str, source: str, languages: LanguagesConfig) -> list[str]:
+    """The languages whose sentences feed the pool for ``lang``: itself for ``seen`` / ``unseen``, else every
+    *other* language sharing its script or family (names the model did not see as entities of ``lang``)."""
     if source not in SOURCES:
         raise SparseNLPError(f"unknown entity pool source {source!r}; use one of {', '.join(SOURCES)}")
-    if source == "same":
+    if source in OWN_LANGUAGE:
         return [lang]
-    if lang not in meta:
-        raise SparseNLPError(f"language {lang!r} has no metadata in conf/languages; add its script and family")
-    missing = sorted(code for code, m in meta.items() if source not in m)
-    if missing:
-        raise SparseNLPError(f"languages {missing} lack a {source!r} entry in conf/languages; add it")
-    value = meta[lang][source]
-    others = sorted(code for code, m in meta.items() if code != lang and m[source] == value)
+    others = sharing(languages, lang, source)
     if not others:
+        value = getattr(info(languages, lang), source)
         raise SparseNLPError(
-            f"no other language shares {source}={value!r} with lang={lang}; use entity pool source 'same' for it"
+            f"no other language shares {source}={value!r} with lang={lang}; use entity pool source 'seen' for it"
         )
     return others
 
@@ -67,13 +70,18 @@ class EntityPool:
 
     @classmethod
     def from_sentences(
-        cls, sentences: Iterable[SentenceLike], *, lang: str, source: str, languages: Sequence[str]
+        cls, sentences: Iterable[SentenceLike], *, lang: str, source: str, languages: Sequence[str],
+        exclude: Iterable[tuple[str, ...]] = (),
     ) -> EntityPool:
-        """Collect the entities of ``sentences`` (training sets of ``languages``, for test language ``lang``)."""
+        """Collect the entities of ``sentences`` (of ``languages``, for test language ``lang``), leaving out the
+        surface forms in ``exclude`` (for ``unseen``: every entity of the training data)."""
+        excluded = set(exclude)
         entities: dict[str, dict[tuple[str, ...], None]] = {}
         for s in sentences:
             for etype, start, end in spans(s.tags):
-                entities.setdefault(etype, {})[tuple(s.tokens[start : end + 1])] = None
+                form = tuple(s.tokens[start : end + 1])
+                if form not in excluded:
+                    entities.setdefault(etype, {})[form] = None
         return cls(lang, source, languages, {etype: list(forms) for etype, forms in entities.items()})
 
     def __repr__(self) -> str:

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
+from sparsenlp.config.pruning import STRUCTURED, UNSTRUCTURED, PruningConfig
+from sparsenlp.config.schedule import ScheduleConfig
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.magnitude import global_masks, layerwise_masks
 from sparsenlp.pruning.masks import MaskSet
@@ -26,11 +27,6 @@ SELECTORS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {
     "global": global_masks,
     "layerwise": layerwise_masks,
 }
-CONFIG_METHODS = {"global_magnitude": "global", "layerwise_magnitude": "layerwise"}
-STRUCTURED = "structured_heads"
-STRUCTURED_KEYS = {"method", "head_ratio", "ffn_ratio", "importance", "round_to", "at_step"}
-PRUNING_KEYS = {"method", "sparsity", "params", "prune_embeddings", "monotone"}
-SCHEDULE_KEYS = {"name", "initial_sparsity", "start_step", "end_step", "frequency"}
 
 
 class MagnitudePruner(Callback):
@@ -48,8 +44,6 @@ class MagnitudePruner(Callback):
         """``params``: a name -> Parameter dict, or regexes for ``select_prunable`` (None = defaults)."""
         if method not in SELECTORS:
             raise SparseNLPError(f"pruning method {method!r} is unknown; use one of {sorted(SELECTORS)}")
-        if not schedule.resolved:
-            raise SparseNLPError("schedule steps are fractions of training; pass schedule.resolve(total_steps)")
         if params is None or not isinstance(params, Mapping):
             params = select_prunable(model, params, prune_embeddings)
         self.schedule = schedule
@@ -58,7 +52,7 @@ class MagnitudePruner(Callback):
         self.masks = MaskSet(params)
         self.total_params = sum(p.numel() for p in model.parameters())
         self.trace: list[dict[str, float]] = []
-        self.final_step = schedule.update_steps()[-1]  # the final sparsity is in force from here on
+        self.final_step = schedule.end_step  # the final sparsity is in force from here on
 
     def on_train_begin(self, trainer: Any) -> None:
         self._advance(trainer, 0)
@@ -84,15 +78,16 @@ class MagnitudePruner(Callback):
         if callable(log_metrics):
             log_metrics({"sparsity/target": target, "sparsity/achieved": achieved}, step)
 
-    def report(self) -> dict[str, Any]:
-        """JSON-ready summary for results.json (per-tensor target is null for global selection)."""
+    def pruning_report(self) -> dict[str, Any]:
+        """For the record (``PruningInfo``); the per-tensor target is null for global selection."""
         target = self.trace[-1]["target"] if self.trace else 0.0
         counts = self.masks.pruned_counts()
         pruned = sum(counts.values())
         return {
-            "method": self.method,
+            "method": f"{self.method}_magnitude",
+            "criterion": "magnitude",
             "monotone": self.monotone,
-            "schedule": self.schedule.as_dict(),
+            "schedule": self.schedule.report(),
             "target": target,
             "achieved": pruned / self.masks.num_prunable,
             "model_sparsity": pruned / self.total_params,
@@ -115,9 +110,6 @@ class MagnitudePruner(Callback):
         """Only models at the final sparsity may be selected on dev (see Callback.allows_checkpoint)."""
         return step >= self.final_step
 
-    def results_section(self) -> dict[str, Any]:
-        return {"sparsity": self.report()}
-
     def state_dict(self) -> dict[str, Any]:
         return {"masks": self.masks.state_dict()["masks"], "trace": [dict(e) for e in self.trace]}
 
@@ -127,75 +119,17 @@ class MagnitudePruner(Callback):
         self.masks.apply_()
 
 
-def build_pruner(
-    cfg_pruning: Mapping[str, Any],
-    cfg_schedule: Mapping[str, Any],
-    model: torch.nn.Module,
-    total_steps: int,
-) -> MagnitudePruner | StructuredPruner | None:
-    """A pruner from the ``pruning`` and ``schedule`` config groups; None when the run stays dense.
-
-    Dense means ``method: dense`` or a final ``sparsity`` of 0. Every key is validated here so a bad
-    config fails before any training.
-    """
-    pruning = _plain(cfg_pruning, "pruning")
-    method = pruning.get("method")
-    if method == "dense":
+def build_pruner(pruning: PruningConfig, schedule: ScheduleConfig, model: torch.nn.Module,
+                 total_steps: int) -> MagnitudePruner | StructuredPruner | None:
+    """The pruner of the ``pruning`` and ``schedule`` groups (already validated); None for a dense run."""
+    if pruning.is_dense:
         return None
-    if method == STRUCTURED:
-        return _structured(pruning, model)
-    if method not in CONFIG_METHODS:
-        raise SparseNLPError(
-            f"pruning.method={method!r} is unknown; use dense, {', '.join(CONFIG_METHODS)} or {STRUCTURED}"
-        )
-    _check_keys(pruning, PRUNING_KEYS, "pruning")
-    sched = _plain(cfg_schedule, "schedule")
-    _check_keys(sched, SCHEDULE_KEYS, "schedule")
-    if "sparsity" not in pruning:
-        raise SparseNLPError(f"pruning.sparsity is missing for {method}; set it, e.g. pruning.sparsity=0.9")
-    schedule = Schedule(
-        name=sched.get("name"),
-        final_sparsity=pruning["sparsity"],
-        initial_sparsity=sched.get("initial_sparsity", 0.0),
-        start_step=sched.get("start_step", 0),
-        end_step=sched.get("end_step"),
-        frequency=sched.get("frequency", 1),
-    ).resolve(total_steps)
-    flags = {key: pruning.get(key, default) for key, default in (("prune_embeddings", False), ("monotone", True))}
-    for key, value in flags.items():
-        if not isinstance(value, bool):
-            raise SparseNLPError(f"pruning.{key}={value!r} must be true or false")
-    if schedule.final_sparsity == 0.0:
-        return None
-    return MagnitudePruner(
-        model,
-        CONFIG_METHODS[method],
-        pruning.get("params"),
-        schedule,
-        monotone=flags["monotone"],
-        prune_embeddings=flags["prune_embeddings"],
-    )
-
-
-def _structured(pruning: dict[str, Any], model: torch.nn.Module) -> StructuredPruner:
-    """Heads/FFN neurons removed through torch-pruning before fine-tuning; model support checked now."""
-    _check_keys(pruning, STRUCTURED_KEYS, "pruning")
-    check_structured_supported(model)
-    return StructuredPruner(float(pruning.get("head_ratio", 0.0)), float(pruning.get("ffn_ratio", 0.0)),
-                            at_step=int(pruning.get("at_step", 0)), importance=str(pruning.get("importance", "l1")),
-                            round_to=pruning.get("round_to"))
-
-
-def _plain(cfg: Any, group: str) -> dict[str, Any]:
-    """A plain dict from an OmegaConf node or any mapping (lists inside become lists)."""
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    if isinstance(cfg, Mapping):
-        return dict(cfg)
-    raise SparseNLPError(f"the {group} config must be a mapping, got {type(cfg).__name__}")
-
-
-def _check_keys(cfg: Mapping[str, Any], allowed: set[str], group: str) -> None:
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise SparseNLPError(f"unknown {group} keys {unknown}; allowed: {sorted(allowed)}")
+    if pruning.method == STRUCTURED:
+        check_structured_supported(model)
+        assert pruning.head_ratio is not None and pruning.ffn_ratio is not None and pruning.importance
+        return StructuredPruner(pruning.head_ratio, pruning.ffn_ratio, importance=pruning.importance,
+                                round_to=pruning.round_to)
+    assert pruning.sparsity is not None
+    return MagnitudePruner(model, UNSTRUCTURED[pruning.method], pruning.params,
+                           Schedule.for_run(schedule, pruning.sparsity, total_steps), monotone=pruning.monotone,
+                           prune_embeddings=pruning.prune_embeddings)

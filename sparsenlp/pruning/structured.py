@@ -23,13 +23,11 @@ Choices, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 import torch_pruning as tp
 from torch import nn
-from torch.utils import benchmark
 from transformers import (
     AutoConfig,
     AutoModelForTokenClassification,
@@ -43,6 +41,7 @@ from transformers import (
 from transformers.pytorch_utils import prune_linear_layer
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.tracking.schema import StructuredInfo
 from sparsenlp.training.callbacks import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,41 +124,6 @@ for _model_class in (
 # --- the report -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StructuredReport:
-    """What structured pruning did; head and intermediate counts are per layer (uniform)."""
-
-    head_ratio: float
-    ffn_ratio: float
-    importance: str
-    num_layers: int
-    params_before: int
-    params_after: int
-    heads_before: int
-    heads_after: int
-    intermediate_before: int
-    intermediate_after: int
-    seconds_per_batch_before: float
-    seconds_per_batch_after: float
-    timing_batch_shape: tuple[int, int]
-
-    @property
-    def param_reduction(self) -> float:
-        return 1.0 - self.params_after / self.params_before
-
-    @property
-    def speedup(self) -> float:
-        return self.seconds_per_batch_before / self.seconds_per_batch_after
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "timing_batch_shape": list(self.timing_batch_shape),
-            "param_reduction": self.param_reduction,
-            "speedup": self.speedup,
-        }
-
-
 # --- checks -----------------------------------------------------------------------------------------
 
 
@@ -184,6 +148,17 @@ def check_ratios(head_ratio: float, ffn_ratio: float, importance: str = "l1", ro
         raise SparseNLPError(f"unknown structured importance {importance!r}; use one of {', '.join(IMPORTANCES)}")
     if round_to is not None and round_to < 1:
         raise SparseNLPError(f"round_to={round_to} must be a positive integer (or null for no rounding)")
+
+
+def planned_sparsity(config: Any, head_ratio: float, ffn_ratio: float, round_to: int | None) -> float:
+    """Share of the encoder Linear weights (Q, K, V, attention output, FFN in and out) that pruning will
+    remove from a model with this HF ``config``: known before pruning, so a run's arm can name it."""
+    heads, ffn, hidden = config.num_attention_heads, config.intermediate_size, config.hidden_size
+    kept_heads, kept_ffn = planned_widths(heads, ffn, head_ratio, ffn_ratio, round_to)
+    attention = 4 * hidden * hidden  # q, k, v: (heads * head_size) x hidden each; output: the transpose
+    feed_forward = 2 * hidden * ffn
+    removed = attention * (1 - kept_heads / heads) + feed_forward * (1 - kept_ffn / ffn)
+    return removed / (attention + feed_forward)
 
 
 def planned_widths(
@@ -215,13 +190,11 @@ def prune_structured(
     example_inputs: dict[str, torch.Tensor] | None = None,
     importance: str = "l1",
     round_to: int | None = None,
-    timing_s: float = 0.2,
-) -> StructuredReport:
+) -> StructuredInfo:
     """Remove attention heads and FFN neurons in place and update ``model.config`` to match.
 
-    ``example_inputs`` (a tokenized batch) is used to trace the model and to time a forward pass
-    before and after; without it a random batch of 8 x 128 token ids is used. ``timing_s`` is the
-    minimum measuring time per timing (torch.utils.benchmark picks the repeat count).
+    ``example_inputs`` (a tokenized batch) is used to trace the model; without it a random batch of
+    8 x 128 token ids is used.
     """
     check_structured_supported(model)
     check_ratios(head_ratio, ffn_ratio, importance, round_to)
@@ -230,27 +203,27 @@ def prune_structured(
     kept_heads, kept_ffn = planned_widths(heads_before, intermediate_before, head_ratio, ffn_ratio, round_to)
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in (example_inputs or _random_batch(config)).items()}
-    params_before = _count_params(model)
-    seconds_before = seconds_per_batch(model, inputs, timing_s)
+    params_before, linear_before = _count_params(model), _count_linear(model)
 
     if kept_heads < heads_before or kept_ffn < intermediate_before:
         _run_torch_pruning(model, inputs, head_ratio, ffn_ratio, importance, round_to)
     _sync_attributes(model, kept_heads, kept_ffn)
 
-    return StructuredReport(
+    params_after = _count_params(model)
+    return StructuredInfo(
         head_ratio=head_ratio,
         ffn_ratio=ffn_ratio,
         importance=importance,
         num_layers=config.num_hidden_layers,
         params_before=params_before,
-        params_after=_count_params(model),
+        params_after=params_after,
         heads_before=heads_before,
         heads_after=kept_heads,
         intermediate_before=intermediate_before,
         intermediate_after=kept_ffn,
-        seconds_per_batch_before=seconds_before,
-        seconds_per_batch_after=seconds_per_batch(model, inputs, timing_s),
-        timing_batch_shape=tuple(inputs["input_ids"].shape),
+        linear_before=linear_before,
+        linear_after=_count_linear(model),
+        param_reduction=1.0 - params_after / params_before,
     )
 
 
@@ -352,21 +325,10 @@ def _count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def seconds_per_batch(model: nn.Module, inputs: dict[str, torch.Tensor], min_run_time: float) -> float:
-    """Median forward time in eval mode without autograd (CUDA is synchronised by the Timer); the
-    repeat count is chosen by torch.utils.benchmark to fill ``min_run_time`` seconds."""
-    was_training = model.training
-    model.eval()
+def _count_linear(model: nn.Module) -> int:
+    from sparsenlp.pruning.params import select_prunable
 
-    @torch.inference_mode()
-    def forward() -> None:
-        model(**inputs)
-
-    try:
-        timer = benchmark.Timer(stmt="forward()", globals={"forward": forward}, num_threads=torch.get_num_threads())
-        return timer.blocked_autorange(min_run_time=min_run_time).median
-    finally:
-        model.train(was_training)
+    return sum(p.numel() for p in select_prunable(model).values())
 
 
 # --- trainer adapter --------------------------------------------------------------------------------
@@ -375,31 +337,25 @@ def seconds_per_batch(model: nn.Module, inputs: dict[str, torch.Tensor], min_run
 class StructuredPruner(Callback):
     """Prunes ``trainer.model`` once, in ``on_train_begin`` (step 0, before fine-tuning).
 
-    Only ``at_step=0`` is supported: pruning later would leave the optimizer (and any LR-scheduler
-    state) holding the removed tensors. The trainer must therefore create its optimizer after the
-    ``on_train_begin`` callbacks have run. The report is kept in ``self.report`` and in
-    ``state_dict()``; a resumed run with a restored report does not prune again (the restored
-    checkpoint already has the pruned shapes).
+    Pruning later would leave the optimizer (and any LR-scheduler state) holding the removed tensors, so
+    the trainer creates its optimizer after the ``on_train_begin`` callbacks have run. The report is kept
+    in ``self.report`` and in ``state_dict()``; a resumed run with a restored report does not prune again
+    (the restored checkpoint already has the pruned shapes).
     """
 
     def __init__(
         self,
         head_ratio: float,
         ffn_ratio: float,
-        at_step: int = 0,
         importance: str = "l1",
         round_to: int | None = None,
         example_inputs: dict[str, torch.Tensor] | None = None,
     ) -> None:
         check_ratios(head_ratio, ffn_ratio, importance, round_to)
-        if at_step != 0:
-            raise SparseNLPError(
-                f"structured pruning at_step={at_step} is not supported; use at_step=0 (prune before fine-tuning)"
-            )
         self.head_ratio, self.ffn_ratio = head_ratio, ffn_ratio
         self.importance, self.round_to = importance, round_to
         self.example_inputs = example_inputs
-        self.report: StructuredReport | None = None
+        self.report: StructuredInfo | None = None
 
     def on_train_begin(self, trainer: "Trainer") -> None:
         if self.report is not None:
@@ -418,15 +374,24 @@ class StructuredPruner(Callback):
             round_to=self.round_to,
         )
 
-    def results_section(self) -> dict[str, Any]:
-        """For results.json: no unstructured sparsity, but what the structured pruning removed."""
-        return {"sparsity": None, "structured": None if self.report is None else self.report.to_dict()}
+    def pruning_report(self) -> dict[str, Any]:
+        """For the record (``PruningInfo``): sparsity over the encoder Linear weights, as unstructured runs
+        report it, plus what was removed."""
+        report = self.report
+        assert report is not None, "the model has not been pruned yet"
+        removed = report.linear_before - report.linear_after
+        return {
+            "method": "structured_heads", "criterion": self.importance, "monotone": None,
+            "target": report.linear_sparsity, "achieved": report.linear_sparsity,
+            "model_sparsity": report.param_reduction, "prunable_parameters": report.linear_before,
+            "total_parameters": report.params_before, "pruned_parameters": removed, "per_tensor": {},
+            "trace": [], "schedule": None, "structured": report.model_dump(),
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"report": None if self.report is None else self.report.to_dict()}
+        return {"report": None if self.report is None else self.report.model_dump()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state.get("report")
         if saved is not None:
-            fields = {k: v for k, v in saved.items() if k in StructuredReport.__dataclass_fields__}
-            self.report = StructuredReport(**{**fields, "timing_batch_shape": tuple(fields["timing_batch_shape"])})
+            self.report = StructuredInfo.model_validate(saved)

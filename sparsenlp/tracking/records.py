@@ -1,4 +1,4 @@
-"""The local, machine-readable record of every run (written first, before any remote logging).
+"""Writing and reading run records on disk (the record itself is defined in ``schema.py``).
 
 ``results.json`` is written last and atomically, so its presence means the run is complete; the
 prediction files it refers to are already on disk by then. A relaunched sweep compares the stored
@@ -7,7 +7,6 @@ config with the new one to decide whether a job can be skipped.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import platform
 import shutil
@@ -15,14 +14,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from sparsenlp.io import write_json, write_jsonl
+from sparsenlp.tracking.schema import RunRecord
 
 RESULTS = "results.json"
 PREDICTIONS = "predictions"
-SCHEMA_VERSION = 1
 # Config keys that change how a run is observed, not what it computes: ignored when deciding to skip.
 _VOLATILE = {("logger",), ("output_dir",), ("skip_completed",), ("trainer", "progress"), ("trainer", "resume"),
-             ("trainer", "keep_checkpoint"), ("data", "cache_dir"), ("data", "hub_cache_dir")}
+             ("trainer", "keep_checkpoint"), ("trainer", "checkpoint_every"), ("trainer", "cpu_threads"),
+             ("data", "cache_dir"), ("data", "hub_cache_dir")}
 _PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "hydra-core", "omegaconf", "seqeval", "wandb",
              "torch-pruning", "numpy", "sparsenlp")
 
@@ -36,20 +38,26 @@ def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _strip(a) == _strip(b)
 
 
-def load(out_dir: Path) -> dict[str, Any] | None:
+def read(path: Path) -> RunRecord:
+    """A record from its file (raises OSError, ValueError or pydantic's ValidationError)."""
+    return RunRecord.model_validate_json(path.read_bytes())
+
+
+def load(out_dir: Path) -> RunRecord | None:
+    """The complete record in ``out_dir``, or None when there is none or it is not a valid record."""
     path = out_dir / RESULTS
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read(path)
+    except (OSError, ValueError, ValidationError):
         return None
 
 
 def is_complete(out_dir: Path, config: dict[str, Any]) -> bool:
     """True when ``out_dir`` holds a complete record of a run with the same experiment config."""
     record = load(out_dir)
-    return bool(record and record.get("status") == "complete" and same_experiment(record.get("config", {}), config))
+    return record is not None and same_experiment(record.config, config)
 
 
 def _finite(value: Any) -> Any:
@@ -63,11 +71,11 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write(out_dir: Path, record: dict[str, Any], predictions: dict[str, list[dict[str, Any]]]) -> None:
+def write(out_dir: Path, record: RunRecord, predictions: dict[str, list[dict[str, Any]]]) -> None:
     """Predictions first, results.json last: a reader never sees a record whose predictions are missing."""
     for name, rows in predictions.items():
         write_jsonl(out_dir / PREDICTIONS / f"{name}.jsonl", rows)
-    write_json(out_dir / RESULTS, _finite({"schema_version": SCHEMA_VERSION, "status": "complete", **record}))
+    write_json(out_dir / RESULTS, _finite(record.model_dump(mode="json")))
 
 
 def versions() -> dict[str, str | None]:
@@ -106,13 +114,3 @@ def discard_run_dir(out_dir: Path) -> None:
         out_dir.rmdir()
     except OSError:
         pass
-
-
-SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
-
-
-def validate(record: dict[str, Any]) -> None:
-    """Check a record against results.schema.json (raises jsonschema.ValidationError)."""
-    import jsonschema
-
-    jsonschema.validate(record, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))

@@ -10,26 +10,21 @@ from sparsenlp.errors import SparseNLPError
 
 
 def resolve_device(spec: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU (names checked by TrainerConfig)."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise SparseNLPError(f"trainer.device={spec} but no CUDA device is available; use trainer.device=auto or cpu")
-    if spec != "cpu" and not spec.startswith("cuda"):
-        raise SparseNLPError(f"unknown trainer.device '{spec}'; use auto, cpu or cuda")
     return torch.device(spec)
 
 
 def resolve_amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """``auto``: bf16 autocast on CUDA (if the GPU supports it), plain fp32 on CPU."""
-    if precision == "fp32":
-        return None
     if precision == "bf16":
         return torch.bfloat16
-    if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-    raise SparseNLPError(f"unknown trainer.precision '{precision}'; use auto, fp32 or bf16")
+    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 def seed_everything(seed: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from sparsenlp.config.trainer import TrainerConfig
 from sparsenlp.data.batching import collate, train_batches
 from sparsenlp.data.datamodule import Split
-from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.metrics import ner_metrics
 from sparsenlp.evaluation.predict import autocast_context, predict_tags
 from sparsenlp.training.callbacks import Callback
@@ -77,27 +77,22 @@ class Trainer:
     """Fits ``model`` on ``train``, selects on ``dev``; callbacks hook into the loop (pruning, tracking)."""
 
     def __init__(self, model: torch.nn.Module, train: Split, dev: Split, labels: Sequence[str],
-                 cfg: Mapping[str, Any], seed: int, pad_id: int, output_dir: Path | None = None,
-                 metrics_mode: str | None = None) -> None:
+                 cfg: TrainerConfig, seed: int, pad_id: int, output_dir: Path | None = None) -> None:
         if train.features is None or dev.features is None:
             raise ValueError("encode the splits before training")
         self.cfg = cfg
         self.train, self.dev, self.labels = train, dev, list(labels)
-        self.seed, self.pad_id, self.metrics_mode = seed, pad_id, metrics_mode
+        self.seed, self.pad_id, self.metrics_mode = seed, pad_id, cfg.metrics_mode
         self.output_dir = output_dir
-        self.device = resolve_device(str(cfg.get("device", "auto")))
-        self.amp_dtype = resolve_amp_dtype(str(cfg.get("precision", "auto")), self.device)
-        self.batch_size = int(cfg["batch_size"])
-        self.eval_batch_size = int(cfg.get("eval_batch_size") or 2 * self.batch_size)
-        self.accumulation = int(cfg.get("gradient_accumulation_steps", 1))
-        if self.batch_size < 1 or self.accumulation < 1:
-            raise SparseNLPError("trainer.batch_size and trainer.gradient_accumulation_steps must be ≥ 1")
+        self.device = resolve_device(cfg.device)
+        self.amp_dtype = resolve_amp_dtype(cfg.precision, self.device)
+        self.batch_size = cfg.batch_size
+        self.eval_batch_size = cfg.eval_batch_size or 2 * self.batch_size
+        self.accumulation = cfg.gradient_accumulation_steps
         self.batches_per_epoch = math.ceil(len(train.features) / self.batch_size)
         self.steps_per_epoch = max(1, math.ceil(self.batches_per_epoch / self.accumulation))
-        max_steps = cfg.get("max_steps")
-        self.total_steps = int(max_steps) if max_steps else int(math.ceil(float(cfg["epochs"]) * self.steps_per_epoch))
-        if self.total_steps < 1:
-            raise SparseNLPError("training would run 0 steps; set trainer.epochs > 0 or trainer.max_steps ≥ 1")
+        by_epochs = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.total_steps = cfg.max_steps or max(by_epochs, cfg.min_steps)
         self.model = model.to(self.device)
         self.callbacks: list[Callback] = []
         self.optimizer: torch.optim.Optimizer | None = None  # created in fit(), after on_train_begin
@@ -123,15 +118,12 @@ class Trainer:
         return ner_metrics(gold, pred, self.metrics_mode), pred
 
     def _eval_steps(self) -> set[int]:
-        every = self.cfg.get("eval_every", "epoch")
-        if every in (None, "epoch"):
+        every = self.cfg.eval_every
+        if every == "epoch":
             points = {min(self.total_steps, e * self.steps_per_epoch)
                       for e in range(1, math.ceil(self.total_steps / self.steps_per_epoch) + 1)}
         else:
-            every = int(every)
-            if every < 1:
-                raise SparseNLPError("trainer.eval_every must be 'epoch' or a positive number of steps")
-            points = set(range(every, self.total_steps + 1, every))
+            points = set(range(int(every), self.total_steps + 1, int(every)))
         return points | {self.total_steps}
 
     def _checkpoint_allowed(self, step: int) -> bool:
@@ -146,25 +138,25 @@ class Trainer:
         # same (deterministic) step-0 work recreates the shapes the checkpoint was saved with.
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        optimizer = _optimizer(self.model, float(cfg["lr"]), float(cfg.get("weight_decay", 0.0)), self.device)
+        optimizer = _optimizer(self.model, cfg.lr, cfg.weight_decay, self.device)
         self.optimizer = optimizer
-        warmup = int(cfg.get("warmup_steps") or round(float(cfg.get("warmup_ratio", 0.0)) * self.total_steps))
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * self.total_steps)
         scheduler = _linear_schedule(optimizer, warmup, self.total_steps)
         eval_steps = self._eval_steps()
-        ckpt_every = cfg.get("checkpoint_every")
+        ckpt_every = cfg.checkpoint_every
         ckpt_path = self.output_dir / "checkpoints" / "last.pt" if self.output_dir is not None else None
         best: dict[str, Any] = {"f1": None, "step": None, "state": None}
-        clip = float(cfg.get("max_grad_norm") or 0.0)
-        group = bool(cfg.get("group_by_length", False))
-        log_every = int(cfg.get("log_every", 50))
-        progress = tqdm(total=self.total_steps, desc="train", disable=not cfg.get("progress", True) or None,
+        clip = cfg.max_grad_norm
+        group = cfg.group_by_length
+        log_every = cfg.log_every
+        progress = tqdm(total=self.total_steps, desc="train", disable=not cfg.progress or None,
                         dynamic_ncols=True, leave=False)
         seen_windows = seen_tokens = 0
         train_seconds = 0.0
         batch_in_epoch, epoch = 0, 0
         resumed_from = None
 
-        if ckpt_path is not None and cfg.get("resume", True) and ckpt_path.is_file():
+        if ckpt_path is not None and cfg.resume and ckpt_path.is_file():
             state = load_checkpoint(ckpt_path, self.model, optimizer, scheduler, self.callbacks)
             self.step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
             self.history, self.dev_history = state["history"], state["dev_history"]
@@ -217,7 +209,7 @@ class Trainer:
                     train_seconds += time.perf_counter() - tick
                     self._evaluate_and_select(best)
                     tick = time.perf_counter()
-                if ckpt_every and ckpt_path is not None and self.step % int(ckpt_every) == 0:
+                if ckpt_every and ckpt_path is not None and self.step % ckpt_every == 0:
                     train_seconds += time.perf_counter() - tick
                     save_checkpoint(ckpt_path, model=self.model, optimizer=optimizer, scheduler=scheduler,
                                     callbacks=self.callbacks, step=self.step, epoch=epoch,

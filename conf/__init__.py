@@ -1,0 +1,1 @@
+"""sparsenlp's Hydra configs, importable as ``sparsenlp.conf`` (``pkg://sparsenlp.conf``) when installed."""

@@ -1,0 +1,99 @@
+"""The study sweeper: Hydra's basic sweeper (cartesian product of ``-m`` values), made to enumerate arms.
+
+A study grid such as ``pruning=dense,global_magnitude pruning.sparsity=0.5,0.9`` is a product in which
+some combinations mean the same job: a dense run has no sparsity, so the plain product would train the
+dense baseline once per sparsity. Two additions, both configured in ``conf/hydra/sweeper/study.yaml``:
+
+- ``collapse``: a job whose overrides match ``when`` drops the overrides listed in ``drop`` (their values
+  cannot matter for it); repeated jobs are then launched once, in first-seen order.
+- ``lang=each`` expands to every language of the composed ``languages`` config (``subset``/``exclude``
+  applied). When the data is read from local files, languages without a folder there are dropped with a
+  warning, so an offline sweep runs what it can instead of failing on the missing ones.
+
+``hydra.sweeper.dry_run=true`` prints the jobs (one line of overrides each) and launches nothing.
+Scheduling stays with the configured Hydra launcher (basic, joblib, submitit, ray).
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.types import Override
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+EACH = "each"
+
+
+def _key_value(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+class StudySweeper(BasicSweeper):
+    """BasicSweeper + collapse rules + ``lang=each`` + dry run (see the module docstring)."""
+
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[dict[str, str]] = None,
+                 collapse: Optional[Sequence[Mapping[str, Any]]] = None, dry_run: bool = False) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.collapse = [(dict(rule["when"]), list(rule["drop"])) for rule in collapse or []]
+        self.dry_run = dry_run
+
+    def split_arguments(self, overrides: list[Override], max_batch_size: Optional[int]) -> list[list[list[str]]]:
+        jobs = self.jobs(BasicSweeper.split_arguments(overrides, None)[0])
+        if self.dry_run:
+            print("\n".join(" ".join(job) for job in jobs))
+            log.info("dry run: %d jobs, none launched", len(jobs))
+            return []
+        return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size)) if jobs else []
+
+    def jobs(self, product: Iterable[list[str]]) -> list[list[str]]:
+        """The grid's jobs: ``lang=each`` expanded, collapse rules applied, duplicates removed."""
+        seen: dict[tuple[str, ...], None] = {}
+        for job in self._expand_languages(product):
+            seen.setdefault(tuple(self._collapsed(job)), None)
+        return [list(job) for job in seen]
+
+    def _collapsed(self, job: list[str]) -> list[str]:
+        pairs = [_key_value(o) for o in job]
+        for when, drop in self.collapse:
+            if all((key, str(value)) in pairs for key, value in when.items()):
+                job = [o for o, (key, _) in zip(job, pairs) if not any(fnmatch.fnmatchcase(key, d) for d in drop)]
+                pairs = [_key_value(o) for o in job]
+        return job
+
+    def _expand_languages(self, product: Iterable[list[str]]) -> Iterable[list[str]]:
+        codes: list[str] | None = None
+        for job in product:
+            at = [i for i, o in enumerate(job) if _key_value(o) == ("lang", EACH)]
+            if not at:
+                yield job
+                continue
+            codes = self._languages() if codes is None else codes
+            for code in codes:
+                yield [f"lang={code}" if i == at[0] else o for i, o in enumerate(job)]
+
+    def _languages(self) -> list[str]:
+        """Every language of the composed `languages` config that the configured data source can provide."""
+        from sparsenlp.config import LanguagesConfig
+        from sparsenlp.data.languages import all_codes
+
+        assert self.config is not None
+        languages = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(LanguagesConfig),
+                                                        self.config.languages))
+        codes = all_codes(languages)
+        data = self.config.data
+        if data.source == "hub" or (data.source == "auto" and data.root is None):
+            return codes
+        import hydra.utils
+
+        root = Path(hydra.utils.to_absolute_path(str(data.root)))
+        missing = [c for c in codes if not (root / c).is_dir()]
+        if missing:
+            log.warning("lang=each: no data under %s for %s; those languages are left out of the sweep",
+                        root, " ".join(missing))
+        return [c for c in codes if c not in missing]

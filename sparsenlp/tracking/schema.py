@@ -1,0 +1,272 @@
+"""The run record (``results.json``): one typed definition for every writer and reader.
+
+``train`` fills a :class:`RunRecord`; the analysis, the W&B tracker and the tests read records back
+through :func:`RunRecord.model_validate` (pydantic), so a field is named, typed and documented once.
+``results.schema.json`` next to this file is generated from it (``python -m sparsenlp.tracking.schema``)
+for readers in other languages; a test keeps the two identical.
+
+Every record names its **arm** (:class:`Arm`): model, training regime, training languages, pruning method
+and criterion, schedule, embeddings pruned or not, target sparsity, quantization and seed. Aggregates
+never mix arms; seeds are the replicate axis.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 2
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+DENSE = "dense"
+CLEAN = "clean"
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Condition = Annotated[str, StringConstraints(pattern=r"^(clean|[A-Za-z0-9_.-]+@[0-9.e+-]+)$")]
+Regime = Literal["per_language", "joint"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Arm(_Model):
+    """What was compared: one cell of the study's design (without the language it is scored on)."""
+
+    model: str = Field(description="model config name, e.g. mbert")
+    regime: Regime = Field(description="per_language: trained on one language; joint: one model on several")
+    train_langs: list[str] = Field(min_length=1)
+    method: str = Field(description="pruning config name: dense, global_magnitude, layerwise_magnitude, ...")
+    criterion: str = Field(description="what ranks weights: none (dense), magnitude, movement, l1, l2, random")
+    scope: str = Field(description="where weights compete: global, layerwise (per tensor), none (dense)")
+    structure: Optional[str] = Field(default=None, description="shape of the sparsity when constrained: "
+                                     "'heads=0.25,ffn=0.25' (structured), '2:4' (N:M); null: unstructured")
+    schedule: str = Field(description="none (dense, structured) or the schedule config name")
+    embeddings: bool = Field(description="the word-embedding matrix is pruned too")
+    sparsity: Fraction = Field(description="target share of the selected weights removed; 0 for dense")
+    quantization: str = Field(default="none", description="post-training quantization: none, dynamic_int8")
+    seed: int
+
+    def label(self) -> str:
+        """The arm without model, regime and seed, for table columns: ``global_magnitude·cubic@0.9+emb``."""
+        if self.method == DENSE:
+            return DENSE
+        method = self.method if self.method.startswith(self.scope) else f"{self.method}[{self.scope}]"
+        structure = f"({self.structure})" if self.structure else ""
+        return f"{method}{structure}·{self.schedule}@{self.sparsity:g}{'+emb' if self.embeddings else ''}"
+
+    def run_name(self) -> str:
+        """A short human name: ``sw-global-s0.9-emb-seed2``, ``de+sw-dense-seed1``."""
+        langs = "+".join(self.train_langs) if len(self.train_langs) <= 3 else f"{len(self.train_langs)}langs"
+        method = self.method.removesuffix("_magnitude")
+        parts = [langs, method]
+        if self.method != DENSE:
+            parts += [f"s{self.sparsity:g}"] + (["emb"] if self.embeddings else [])
+        if self.quantization != "none":
+            parts.append(self.quantization)
+        return "-".join([*parts, f"seed{self.seed}"])
+
+
+class Language(_Model):
+    """Facts about a test language (from the run's `languages` config) and its role in the run."""
+
+    name: str
+    script: str
+    family: str
+    genus: str
+    train_size: int = Field(description="sentences in its WikiANN training split")
+    tier: Literal["high", "low"]
+    transfer: bool = Field(description="not among the training languages: zero-shot cross-lingual transfer")
+
+
+class RunInfo(_Model):
+    train_langs: list[str] = Field(min_length=1)
+    eval_langs: list[str] = Field(min_length=1)
+    seed: int
+    output_dir: str
+    started_at: str
+    finished_at: str
+    git_revision: Optional[str]
+    overrides: list[str]
+    sweep_dir: Optional[str]
+    job_num: Optional[int]
+
+
+class FeatureCacheUse(_Model):
+    hits: int = Field(ge=0)
+    misses: int = Field(ge=0)
+
+
+class DataInfo(_Model):
+    source: Literal["hub", "local"]
+    train_sentences: int = Field(ge=1)
+    train_sentences_per_lang: dict[str, int]
+    dev_sentences: int = Field(ge=1)
+    test_sentences: dict[str, int]
+    train_windows: int = Field(ge=1)
+    max_length: int
+    tokenizer: str = Field(description="content hash of the tokenizer (same hash = same tokenization)")
+    feature_cache: FeatureCacheUse
+
+
+class ModelInfo(_Model):
+    name: str
+    name_or_path: Optional[str]
+    parameters: int = Field(ge=1, description="after structured pruning, if any")
+
+
+class LossEntry(_Model):
+    step: int
+    loss: Optional[float]
+    lr: float
+    epoch: float
+
+
+class DevEntry(_Model):
+    step: int
+    f1: float
+    precision: float
+    recall: float
+    eligible: bool = Field(description="at the final sparsity, so the model may be selected")
+
+
+class TrainingInfo(_Model):
+    steps: int = Field(ge=1)
+    steps_per_epoch: int = Field(ge=1)
+    epochs: float
+    best_step: Optional[int]
+    best_dev_f1: Optional[float]
+    train_seconds: float = Field(ge=0)
+    sentences_per_second: float = Field(ge=0)
+    tokens_per_second: float = Field(ge=0)
+    device: str
+    precision: str
+    resumed_from_step: Optional[int]
+    history: list[LossEntry]
+    dev_history: list[DevEntry]
+
+
+class Score(_Model):
+    precision: Fraction
+    recall: Fraction
+    f1: Fraction
+    support: Optional[int] = None
+
+
+class Metrics(Score):
+    sentences: int = Field(ge=0)
+    per_type: dict[str, Score]
+
+
+class Gap(_Model):
+    """Perturbed F1 and its drop from clean F1, absolute and relative (None when clean F1 is 0)."""
+
+    f1: float
+    gap: float
+    gap_ratio: Optional[float]
+
+
+class ScheduleInfo(_Model):
+    name: str
+    initial_sparsity: float
+    final_sparsity: float
+    total_steps: int
+    update_steps: list[int]
+    updates: int = Field(description="mask updates, the same for every language of a sweep")
+    start_step: int
+    end_step: int = Field(description="the final sparsity is in force from here")
+    recovery_steps: int = Field(description="optimizer steps after the last update")
+    recovery_fraction: Fraction
+
+
+class TensorSparsity(_Model):
+    numel: int
+    pruned: int
+    target: Optional[float] = Field(description="per-tensor target (layer-wise selection), else null")
+    achieved: Fraction
+
+
+class TraceEntry(_Model):
+    step: int
+    target: float
+    achieved: float
+
+
+class StructuredInfo(_Model):
+    """What structured pruning removed; head and FFN counts are per layer (uniform). ``linear_*`` count the
+    encoder's attention and FFN Linear weights, the set unstructured methods prune."""
+
+    head_ratio: float
+    ffn_ratio: float
+    importance: str
+    num_layers: int
+    params_before: int
+    params_after: int
+    heads_before: int
+    heads_after: int
+    intermediate_before: int
+    intermediate_after: int
+    linear_before: int
+    linear_after: int
+    param_reduction: Fraction = Field(description="share of all the model's parameters removed")
+
+    @property
+    def linear_sparsity(self) -> float:
+        """Share of the encoder Linear weights removed: comparable with an unstructured sparsity."""
+        return 1.0 - self.linear_after / self.linear_before
+
+
+class PruningInfo(_Model):
+    """What pruning did: target and achieved sparsity overall and per tensor, and how it got there."""
+
+    method: str
+    criterion: str
+    monotone: Optional[bool]
+    target: Fraction
+    achieved: Fraction = Field(description="share of the prunable weights that are zero by mask")
+    model_sparsity: Fraction = Field(description="pruned weights over all the model's parameters")
+    prunable_parameters: int = Field(ge=1)
+    total_parameters: int = Field(ge=1)
+    pruned_parameters: int = Field(ge=0)
+    per_tensor: dict[str, TensorSparsity]
+    trace: list[TraceEntry]
+    schedule: Optional[ScheduleInfo]
+    structured: Optional[StructuredInfo] = None
+
+
+class RunRecord(_Model):
+    """Everything one job measured; ``results.json`` is this, written last and atomically."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    status: Literal["complete"] = "complete"
+    arm: Arm
+    config: dict[str, Any] = Field(description="the resolved Hydra config of the job")
+    run: RunInfo
+    data: DataInfo
+    model: ModelInfo
+    languages: dict[str, Language] = Field(description="every test language")
+    training: TrainingInfo
+    dev: Metrics
+    test: dict[str, dict[Condition, Metrics]] = Field(description="test language -> condition -> metrics")
+    robustness: dict[str, dict[Condition, Gap]] = Field(description="test language -> perturbed condition -> gap")
+    robustness_skipped: dict[str, dict[str, str]] = Field(description="language -> member -> why it was skipped")
+    pruning: Optional[PruningInfo] = Field(description="null for a dense run")
+    timings: dict[str, Annotated[float, Field(ge=0)]]
+    versions: dict[str, Optional[str]]
+
+
+def json_schema() -> dict[str, Any]:
+    schema = RunRecord.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "sparsenlp run record (results.json)"
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":  # regenerate results.schema.json
+    SCHEMA_PATH.write_text(schema_text(), encoding="utf-8")
+    print(f"wrote {SCHEMA_PATH}", file=sys.stderr)
