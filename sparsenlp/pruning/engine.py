@@ -5,22 +5,17 @@ The loop machinery (schedule -> masks -> zeros after every optimizer step, trace
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.pruning.magnitude import global_masks, layerwise_masks
-from sparsenlp.pruning.scheduled import ScheduledPruner
+from sparsenlp.pruning.scheduled import SELECTORS, ScheduledPruner
 from sparsenlp.pruning.schedules import Schedule
 from sparsenlp.pruning.structured import StructuredPruner, check_structured_supported
 
-SELECTORS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {
-    "global": global_masks,
-    "layerwise": layerwise_masks,
-}
 CONFIG_METHODS = {"global_magnitude": "global", "layerwise_magnitude": "layerwise"}
 STRUCTURED = "structured_heads"
 STRUCTURED_KEYS = {"method", "head_ratio", "ffn_ratio", "importance", "round_to", "at_step"}

@@ -18,13 +18,16 @@ from typing import Any
 import torch
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.pruning.magnitude import global_masks, layerwise_masks
 from sparsenlp.pruning.masks import MaskSet
 from sparsenlp.pruning.params import select_prunable
 from sparsenlp.pruning.schedules import Schedule
 from sparsenlp.training.callbacks import Callback
 
 log = logging.getLogger(__name__)
-SCOPES = ("global", "layerwise")
+# scope -> top-score selection (|w| unless scores are passed)
+SELECTORS = {"global": global_masks, "layerwise": layerwise_masks}
+SCOPES = tuple(SELECTORS)
 
 
 class ScheduledPruner(Callback):
