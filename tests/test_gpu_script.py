@@ -114,7 +114,8 @@ def test_summary_of_partial_results(tmp_path):
     rows = table(text)
     assert not ok and list(rows) == STEPS
     assert rows["tests"][1:] == ["ok", "61.2", "5 passed, 3 skipped, 1 failed, 0 errors (of 9 CUDA tests)"]
-    assert rows["pruning"][1] == "failed (exit 1)" and rows["pruning"][3] == "log: RuntimeError: CUDA error: out of memory"
+    assert rows["pruning"][1] == "failed (exit 1)"
+    assert rows["pruning"][3] == "log: RuntimeError: CUDA error: out of memory"
     assert rows["train_step"][1] == "ok" and rows["train_step"][3].startswith("unreadable result (KeyError")
     assert rows["vs_hf"][1:3] == ["timeout (180 s)", "180.0"] and rows["vs_hf"][3] == "log: no log"
     assert rows["semi_structured"][1:] == ["skipped: no time left in the 470s budget", "—", "—"]

@@ -92,7 +92,9 @@ def _flat_scores(
         _check_scores(params, scores)
         flat = torch.cat([scores[name].detach().reshape(-1).float() for name in params])
         if bool(torch.isnan(flat).any()):
-            raise SparseNLPError("pruning scores contain NaN (a diverged loss?); lower the learning rate or clip gradients")
+            raise SparseNLPError(
+                "pruning scores contain NaN (a diverged loss?); lower the learning rate or clip gradients"
+            )
     if prior is not None:
         for name, segment in zip(params, flat.split(_sizes(params))):
             kept = prior[name].reshape(-1).to(flat.device)
