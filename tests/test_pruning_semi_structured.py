@@ -39,7 +39,9 @@ def test_masks_match_the_reference_loop_on_random_tensors(n, m):
     g = torch.Generator().manual_seed(n * 10 + m)
     for shape in [(8, 16), (3, 5, 24), (64,), (48, 32)]:
         weight = torch.randn(shape, generator=g)
+        original = weight.clone()
         mask = nm_masks(weight, n, m)
+        assert torch.equal(weight, original)  # selection reads the weights, never writes them
         assert mask.shape == weight.shape and mask.dtype == torch.bool
         assert torch.equal(mask, reference_nm(weight, n, m))
         assert (mask.reshape(-1, m).sum(1) == n).all()  # exactly N kept in every group
@@ -110,8 +112,10 @@ def sample_path(request, monkeypatch):
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.37, 0.5, 1.0])
 def test_gradual_matches_sorted_groups(scope, fraction, sample_path):
     params = layers()
+    originals = {name: p.clone() for name, p in params.items()}
     for n, m in [(2, 4), (1, 4), (4, 8)]:
         ours = gradual_nm_masks(params, n, m, fraction, scope=scope)
+        assert all(torch.equal(params[name], originals[name]) for name in params)
         ref = reference_gradual(params, n, m, fraction, scope)
         for name in params:
             assert torch.equal(ours[name], ref[name]), (n, m, name)

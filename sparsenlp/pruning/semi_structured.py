@@ -56,12 +56,25 @@ def _groups(tensor: torch.Tensor, m: int, name: str = "tensor") -> torch.Tensor:
 
 @torch.no_grad()
 def _select_in_groups(weight: torch.Tensor, n: int, m: int, name: str = "tensor") -> tuple[torch.Tensor, torch.Tensor]:
-    """(keep mask shaped (groups, M), cost per group = summed |w| of the M - N pruned elements)."""
-    magnitude = _groups(weight, m, name).float().abs()
-    order = torch.argsort(magnitude, dim=1, stable=True)[:, : m - n]  # ascending; ties: lower position first
-    keep = torch.ones_like(magnitude, dtype=torch.bool)
-    keep.scatter_(1, order, False)
-    return keep, magnitude.gather(1, order).sum(1)
+    """(keep mask shaped (groups, M), cost per group = summed |w| of the M - N pruned elements).
+
+    Each element's rank in its group's ascending (|w|, position) order comes from the M(M-1)/2 pairwise
+    comparisons of whole columns: several times faster than a stable argsort along rows of 4 on a CPU,
+    and exact."""
+    groups = _groups(weight, m, name)
+    columns = torch.empty((m, groups.shape[0]), dtype=torch.float32, device=groups.device)
+    columns.copy_(groups.t()).abs_()  # |w| as fp32, transposed so each position is one contiguous column
+    # rank[x] = elements ranked before x; for a pair i < j exactly one is first (on a tie i, the lower position)
+    rank = torch.arange(m, dtype=torch.uint8, device=columns.device)[:, None].repeat(1, columns.shape[1])
+    j_first = torch.empty(columns.shape[1], dtype=torch.uint8, device=columns.device)  # 0/1
+    for i in range(m):
+        for j in range(i + 1, m):
+            torch.lt(columns[j], columns[i], out=j_first)
+            rank[i] += j_first
+            rank[j] -= j_first
+    keep = torch.empty(groups.shape, dtype=torch.bool, device=columns.device)
+    torch.ge(rank.t(), m - n, out=keep)
+    return keep, columns.mul_(keep.t() == 0).sum(0)
 
 
 def nm_masks(weight: torch.Tensor, n: int = 2, m: int = 4) -> torch.Tensor:
@@ -108,12 +121,11 @@ def gradual_nm_masks(
     for name, p in params.items():
         keep = selections[name][0]
         newly = ~dense_after[name].to(keep.device)
-        if before is not None:
-            newly &= ~before[name].to(keep.device)
-            mask = _groups(prior[name], m).to(device=keep.device, dtype=torch.bool).clone()
+        if before is None:
+            mask = keep | ~newly[:, None]
         else:
-            mask = torch.ones_like(keep)
-        mask[newly] = keep[newly]
+            newly &= ~before[name].to(keep.device)
+            mask = torch.where(newly[:, None], keep, _groups(prior[name], m).to(device=keep.device, dtype=torch.bool))
         masks[name] = mask.view(p.shape)
     return masks
 
