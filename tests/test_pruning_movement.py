@@ -333,7 +333,7 @@ def tiny_trainer(tmp_path, tiny_overrides, output_dir=None, extra=()):
     cfg = compose_run([*tiny_overrides, "lang=sw", "trainer.max_steps=30", *extra], tmp_path)
     data_cfg = dict(cfg.data)
     data = load_sentences(data_cfg, ["sw"])
-    # the session's cache: every call gets the same trained tokenizer (WordPiece training may differ run to run)
+    # the shared test cache: every call gets the same trained tokenizer (WordPiece training may differ run to run)
     tokenizer = build_tokenizer(cfg.model, data.train_corpus, "sw-movement-test", Path(cfg.data.cache_dir))
     encode_all(data, data_cfg, tokenizer)
     torch.manual_seed(0)
