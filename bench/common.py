@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: where and when a number was measured, memory, Markdown tables.
+"""Helpers shared by the benchmarks: where and when a number was measured, memory, Markdown tables,
+and the mBERT-shaped model the CUDA benchmarks run on.
 
 A benchmark number without its machine, load, library versions, command and date cannot be
 compared with a rerun, so every benchmark prints ``environment_lines()`` under its table.
@@ -21,6 +22,13 @@ from tabulate import tabulate
 from sparsenlp.tracking.records import git_revision
 
 REPO = Path(__file__).resolve().parents[1]
+MBERT_TOKENIZER = REPO.parent / "shared" / "data" / "mbert-tokenizer"
+# --tiny: the same architecture family shrunk so every script runs in seconds on a CPU (dimensions stay
+# multiples of 64, so the 2:4 kernels' shape constraints hold on a GPU too)
+TINY_ARCHITECTURE = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512}
+ARCHITECTURE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "hidden_dropout_prob", "attention_probs_dropout_prob",
+                     "hidden_act", "layer_norm_eps", "type_vocab_size", "initializer_range")
 
 
 def cpu_model() -> str:
@@ -72,6 +80,29 @@ def environment_lines(packages: Sequence[str] = ("torch", "transformers")) -> li
         f"- command: `{command}`",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
     ]
+
+
+def mbert_architecture(tiny: bool = False) -> dict[str, object]:
+    """mBERT's architecture from its config.json (12 layers, hidden 768, FFN 3072), or the tiny variant.
+
+    No weights are read (none are reachable offline): models built from it are randomly initialised,
+    which is all a speed measurement needs."""
+    import json
+
+    config = json.loads((MBERT_TOKENIZER / "config.json").read_text())
+    architecture = {key: config[key] for key in ARCHITECTURE_KEYS if key in config}
+    return {**architecture, **(TINY_ARCHITECTURE if tiny else {})}
+
+
+def mbert_shaped(num_labels: int, tiny: bool = False):
+    """(BertForTokenClassification with random weights, mBERT's real tokenizer): the vocabulary (119,547
+    WordPieces) is mBERT's, so the embedding matrix has mBERT's size even in the tiny variant."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(str(MBERT_TOKENIZER))
+    config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=num_labels,
+                        **mbert_architecture(tiny))
+    return BertForTokenClassification(config), tokenizer
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

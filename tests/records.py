@@ -53,7 +53,7 @@ def make_record(**overrides: Any) -> RunRecord:
         "robustness": {"de": {"char_noise@0.1": {"f1": 0.6, "gap": 0.2, "gap_ratio": 0.25}},
                        "af": {"char_noise@0.1": {"f1": 0.5, "gap": 0.1, "gap_ratio": 1 / 6}}},
         "robustness_skipped": {},
-        "pruning": {"method": "global_magnitude", "criterion": "magnitude", "monotone": True, "target": 0.5,
+        "pruning": {"method": "global_magnitude", "criterion": "magnitude", "scope": "global", "monotone": True, "target": 0.5,
                     "achieved": 0.5, "model_sparsity": 0.1, "prunable_parameters": 200, "total_parameters": 1000,
                     "pruned_parameters": 100, "per_tensor": per_tensor,
                     "trace": [{"step": 2, "target": 0.25, "achieved": 0.25}, {"step": 4, "target": 0.5,

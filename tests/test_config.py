@@ -12,7 +12,8 @@ from sparsenlp.config import CONFIG_MODULE, settings
 from tests.conftest import REPO
 from tests.helpers import cli, compose_run
 
-GROUPS = ["model", "data", "languages", "pruning", "schedule", "perturbation", "trainer", "logger", "experiment"]
+GROUPS = ["model", "data", "languages", "pruning", "schedule", "perturbation", "quantization", "trainer", "logger",
+          "experiment"]
 
 
 def _options(group: str) -> list[str]:
@@ -21,16 +22,20 @@ def _options(group: str) -> list[str]:
 
 def test_design_groups_exist():
     for group, expected in {"model": {"mbert", "xlmr", "minilm", "tiny"},
-                            "pruning": {"dense", "global_magnitude", "layerwise_magnitude", "structured_heads"},
+                            "pruning": {"dense", "global_magnitude", "layerwise_magnitude", "structured_heads",
+                                        "movement", "semi_structured"},
                             "schedule": {"oneshot", "cubic", "linear"}, "perturbation": {"none", "suite"},
-                            "logger": {"wandb", "none"}, "experiment": {"paper", "smoke"},
+                            "quantization": {"none", "dynamic_int8"},
+                            "logger": {"wandb", "none"}, "experiment": {"paper", "smoke", "transfer"},
                             "hydra/launcher": {"joblib", "submitit_local", "submitit_slurm", "ray"}}.items():
         assert expected <= set(_options(group)), group
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_option_composes_and_validates(group, option, tmp_path):
-    cfg = compose_run([f"{group}={option}"], tmp_path)
+    # movement scores come from fine-tuning, so it needs a schedule that starts after step 0
+    needs = ["schedule=cubic"] if (group, option) == ("pruning", "movement") else []
+    cfg = compose_run([f"{group}={option}", *needs], tmp_path)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["output_dir"] == str(tmp_path)
     if group != "experiment":

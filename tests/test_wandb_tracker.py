@@ -165,3 +165,22 @@ def test_tracker_is_a_trainer_callback() -> None:
     from sparsenlp.training.callbacks import Callback
 
     assert issubclass(WandbTracker, Callback)
+
+
+def test_a_quantized_models_scores_get_keys_of_their_own() -> None:
+    from sparsenlp.tracking.wandb import final_metrics
+
+    int8 = {lang: {c: m.model_copy(update={"f1": m.f1 - 0.1}) for c, m in conds.items()}
+            for lang, conds in RECORD.test.items()}
+    quantized = make_record(quantization={
+        "method": "dynamic_int8", "modules": ["Linear"], "dtype": "qint8", "engine": "x86", "cpu_threads": 1,
+        "fp32_bytes": 400, "int8_bytes": 100, "size_ratio": 0.25, "fp32_seconds": 2.0, "int8_seconds": 1.0,
+        "speedup": 2.0, "per_language": {lang: {"f1_change": -0.1, "token_agreement": 0.9, "fp32_seconds": 1.0,
+                                                "int8_seconds": 0.5} for lang in RECORD.test},
+        "test": {lang: {c: m.model_dump() for c, m in conds.items()} for lang, conds in int8.items()},
+        "robustness": {}})
+    row = final_metrics(quantized)
+    assert row["test/f1"] == pytest.approx((0.8 + 0.6) / 2)  # the fp32 model, as without quantization
+    assert row["int8/test/f1"] == pytest.approx((0.7 + 0.5) / 2)
+    assert row["int8/test/char_noise_0_1/f1"] == pytest.approx((0.5 + 0.4) / 2)
+    assert row["int8/size_ratio"] == 0.25 and row["int8/speedup"] == 2.0

@@ -85,8 +85,8 @@ def load_records(sweep_dir: str | Path) -> tuple[list[tuple[Path, RunRecord]], l
 
 def setting_label(arm_label: str) -> str:
     """An arm's label without its sparsity level (``global_magnitude·cubic@0.9+emb`` → ``…cubic+emb``)."""
-    head, _, tail = arm_label.partition("@")
-    return head + ("+emb" if tail.endswith("+emb") else "")
+    head, at, tail = arm_label.partition("@")
+    return head + (tail[tail.index("+"):] if at and "+" in tail else "")
 
 
 def _condition(condition: str) -> tuple[str, float]:
@@ -101,8 +101,18 @@ def _nan(value: Any) -> float:
 
 
 def record_rows(run_dir: Path, record: RunRecord) -> list[dict[str, Any]]:
-    """The tidy rows of one run: one per test language × condition."""
-    arm = record.arm
+    """The tidy rows of one run: one per test language × condition, and again for the quantized model when
+    the run quantized it (its arm then says ``quantization``; the fp32 rows say ``none``)."""
+    sections = [("none", record.test, record.robustness)]
+    if record.quantization is not None:
+        sections.append((record.arm.quantization, record.quantization.test, record.quantization.robustness))
+    return [row for quantization, test, robustness in sections
+            for row in _section_rows(run_dir, record, quantization, test, robustness)]
+
+
+def _section_rows(run_dir: Path, record: RunRecord, quantization: str, test: dict[str, Any],
+                  robustness: dict[str, Any]) -> list[dict[str, Any]]:
+    arm = record.arm.model_copy(update={"quantization": quantization})
     label = arm.label()
     run = {
         "run_dir": str(run_dir), "arm": label, "setting": setting_label(label), "model": arm.model,
@@ -115,14 +125,14 @@ def record_rows(run_dir: Path, record: RunRecord) -> list[dict[str, Any]]:
         "train_sentences": record.data.train_sentences,
     }
     rows = []
-    for lang, conditions in record.test.items():
+    for lang, conditions in test.items():
         facts = record.languages[lang]
         lang_cols = {"lang": lang, "lang_name": facts.name, "tier": facts.tier, "script": facts.script,
                      "family": facts.family, "train_size": facts.train_size, "transfer": facts.transfer,
                      "test_sentences": record.data.test_sentences[lang]}
         for condition, metrics in conditions.items():
             perturbation, severity = _condition(condition)
-            gap = record.robustness.get(lang, {}).get(condition)
+            gap = robustness.get(lang, {}).get(condition)
             rows.append({
                 **run, **lang_cols, "condition": condition, "perturbation": perturbation, "severity": severity,
                 "precision": metrics.precision, "recall": metrics.recall, "f1": metrics.f1,

@@ -36,12 +36,6 @@ class PieReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def predictions_path(run_dir: str | Path, condition: str) -> Path:
-    """Where a run keeps its predictions for a test condition (all test languages in one file)."""
-    name = "test" if condition == "clean" else f"test.{condition}"
-    return Path(run_dir) / records.PREDICTIONS / f"{name}.jsonl"
-
-
 def _one_per_seed(runs: pd.DataFrame) -> list[str]:
     """The run dirs of a population, one per seed (a seed trained twice, e.g. dense under two method
     labels, would otherwise count twice in the modal prediction)."""
@@ -73,7 +67,7 @@ def _match_cell(cell: pd.DataFrame, levels: Sequence[str], n_examples: int) -> t
 
     @cache
     def predictions(run_dir: str) -> tuple[dict[str, Any], ...]:
-        rows = load_predictions(predictions_path(run_dir, where["condition"]))
+        rows = load_predictions(records.predictions_path(Path(run_dir), where["condition"], where["quantization"]))
         return tuple(r for r in rows if r.get("lang", where["lang"]) == where["lang"])
 
     rows: list[dict[str, Any]] = []

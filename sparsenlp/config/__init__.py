@@ -19,7 +19,8 @@ from sparsenlp.config.languages import LanguageEntry, LanguagesConfig
 from sparsenlp.config.logger import LoggerConfig
 from sparsenlp.config.model import ArchitectureConfig, ModelConfig
 from sparsenlp.config.perturbation import MemberConfig, PerturbationConfig
-from sparsenlp.config.pruning import PruningConfig
+from sparsenlp.config.pruning import MOVEMENT, PruningConfig
+from sparsenlp.config.quantization import QuantizationConfig
 from sparsenlp.config.schedule import ScheduleConfig
 from sparsenlp.config.trainer import TrainerConfig
 from sparsenlp.errors import SparseNLPError
@@ -30,7 +31,8 @@ SCHEMA = "sparsenlp_schema"
 
 __all__ = [
     "ArchitectureConfig", "DataConfig", "LanguageEntry", "LanguagesConfig", "LoggerConfig", "MemberConfig",
-    "ModelConfig", "PerturbationConfig", "PruningConfig", "RunConfig", "ScheduleConfig", "TrainerConfig",
+    "ModelConfig", "PerturbationConfig", "PruningConfig", "QuantizationConfig", "RunConfig", "ScheduleConfig",
+    "TrainerConfig",
     "settings",
 ]
 
@@ -54,6 +56,7 @@ class RunConfig:
     pruning: PruningConfig = MISSING
     schedule: ScheduleConfig = MISSING
     perturbation: PerturbationConfig = MISSING
+    quantization: QuantizationConfig = MISSING
     trainer: TrainerConfig = MISSING
     logger: LoggerConfig = MISSING
 
@@ -66,6 +69,9 @@ class RunConfig:
                     f"schedule.initial_sparsity={self.schedule.initial_sparsity} exceeds pruning.sparsity="
                     f"{self.pruning.sparsity}; lower it"
                 )
+        if self.pruning.method == MOVEMENT and self.schedule.start == 0.0:
+            raise SparseNLPError("pruning=movement ranks weights by how fine-tuning moves them, so it cannot prune "
+                                 "before training; start the schedule later, e.g. schedule.start=0.1")
 
     @property
     def train_langs(self) -> List[str]:

@@ -1,4 +1,8 @@
-"""Magnitude mask selection: global (one threshold over all tensors) and layer-wise (one per tensor).
+"""Top-score mask selection: global (one threshold over all tensors) and layer-wise (one per tensor).
+
+The score is |w| by default (magnitude pruning); any per-element importance can be passed instead
+(``scores=``): movement pruning keeps its accumulated movement scores, N:M pruning ranks whole groups
+by their cost. Selection is the same in every case: prune the k lowest scores.
 
 Why not ``torch.nn.utils.prune``: its ``topk`` over the concatenated |w| with k = 90% of 85M weights
 takes ~20 s per pruning event on a 2-core CPU (this: 0.4-1 s, see bench/pruning.py) and needs
@@ -11,8 +15,8 @@ The sample only affects speed: a bracket that misses the k-th value falls back t
 Conventions (shared with torch.nn.utils.prune, so masks agree on tie-free weights):
 - the number pruned is ``round(sparsity * numel)`` (Python's round, half to even), over all selected
   elements for global selection, per tensor for layer-wise;
-- the smallest |w| are pruned; among equal |w| the lower position in the concatenated flat order
-  goes first (deterministic, unlike ``topk``);
+- the smallest |w| (lowest scores) are pruned; among equal scores the lower position in the
+  concatenated flat order goes first (deterministic, unlike ``topk``);
 - with a ``prior`` mask (monotone pruning) previously pruned elements are chosen before any other,
   and stay pruned even when the new count is below what the prior already pruned.
 """
@@ -44,12 +48,15 @@ def global_masks(
     params: Mapping[str, torch.Tensor],
     sparsity: float,
     prior: Mapping[str, torch.Tensor] | None = None,
+    scores: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Keep-masks (True = kept) pruning the ``round(sparsity * total)`` smallest |w| across all params.
+    """Keep-masks (True = kept) pruning the ``round(sparsity * total)`` lowest scores across all params.
 
-    The masks are views of one flat buffer (``MaskSet.update_`` copies them); clone before saving."""
-    scores = _flat_scores(params, prior)
-    keep = _keep_flat(scores, count_to_prune(sparsity, scores.numel()), GLOBAL_SAMPLE)
+    ``scores``: one importance tensor per parameter (same names and shapes, any real values, higher =
+    more important); None scores every weight by |w|. The masks are views of one flat buffer
+    (``MaskSet.update_`` copies them); clone before saving."""
+    flat = _flat_scores(params, prior, scores)
+    keep = _keep_flat(flat, count_to_prune(sparsity, flat.numel()), GLOBAL_SAMPLE)
     return _shaped(keep.split(_sizes(params)), params, prior)
 
 
@@ -57,9 +64,11 @@ def layerwise_masks(
     params: Mapping[str, torch.Tensor],
     sparsity: float,
     prior: Mapping[str, torch.Tensor] | None = None,
+    scores: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Keep-masks pruning the ``round(sparsity * numel)`` smallest |w| of each tensor separately."""
-    segments = _flat_scores(params, prior).split(_sizes(params))
+    """Keep-masks pruning the ``round(sparsity * numel)`` lowest scores of each tensor separately
+    (``scores`` as in ``global_masks``)."""
+    segments = _flat_scores(params, prior, scores).split(_sizes(params))
     keeps = [_keep_flat(s, count_to_prune(sparsity, s.numel()), LAYERWISE_SAMPLE) for s in segments]
     return _shaped(keeps, params, prior)
 
@@ -69,17 +78,43 @@ def _sizes(params: Mapping[str, torch.Tensor]) -> list[int]:
 
 
 @torch.no_grad()
-def _flat_scores(params: Mapping[str, torch.Tensor], prior: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
-    """All |w| in one flat float buffer: a few large ops instead of many small ones (on a busy CPU
-    each op's thread barrier can cost more than its arithmetic). Previously pruned elements score
-    -1 so they are selected before any weight."""
-    scores = torch.cat([p.detach().reshape(-1) for p in params.values()]).float().abs_()
+def _flat_scores(
+    params: Mapping[str, torch.Tensor],
+    prior: Mapping[str, torch.Tensor] | None,
+    scores: Mapping[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """All scores in one fresh flat float buffer: a few large ops instead of many small ones (on a
+    busy CPU each op's thread barrier can cost more than its arithmetic). Previously pruned elements
+    score -inf so they are selected before any other (scores may be negative)."""
+    if scores is None:
+        flat = torch.cat([p.detach().reshape(-1) for p in params.values()]).float().abs_()
+    else:
+        _check_scores(params, scores)
+        flat = torch.cat([scores[name].detach().reshape(-1).float() for name in params])
+        if bool(torch.isnan(flat).any()):
+            raise SparseNLPError(
+                "pruning scores contain NaN (a diverged loss?); lower the learning rate or clip gradients"
+            )
     if prior is not None:
-        for name, segment in zip(params, scores.split(_sizes(params))):
-            kept = prior[name].reshape(-1).to(scores.device)
+        for name, segment in zip(params, flat.split(_sizes(params))):
+            kept = prior[name].reshape(-1).to(flat.device)
             if int(torch.count_nonzero(kept)) < kept.numel():  # (bool .all()/.sum() are much slower)
-                segment.masked_fill_(~kept, -1.0)
-    return scores
+                segment.masked_fill_(~kept, -math.inf)
+    return flat
+
+
+def _check_scores(params: Mapping[str, torch.Tensor], scores: Mapping[str, torch.Tensor]) -> None:
+    if set(scores) != set(params):
+        raise SparseNLPError(
+            f"scores name {len(scores)} tensors but {len(params)} parameters are selected; "
+            "pass one score tensor per selected parameter"
+        )
+    for name, p in params.items():
+        if scores[name].shape != p.shape:
+            raise SparseNLPError(
+                f"scores for {name} have shape {tuple(scores[name].shape)}, the parameter {tuple(p.shape)}; "
+                "pass scores shaped like the parameters"
+            )
 
 
 def _shaped(

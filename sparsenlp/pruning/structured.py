@@ -381,7 +381,7 @@ class StructuredPruner(Callback):
         assert report is not None, "the model has not been pruned yet"
         removed = report.linear_before - report.linear_after
         return {
-            "method": "structured_heads", "criterion": self.importance, "monotone": None,
+            "method": "structured_heads", "criterion": self.importance, "scope": "layerwise", "monotone": None,
             "target": report.linear_sparsity, "achieved": report.linear_sparsity,
             "model_sparsity": report.param_reduction, "prunable_parameters": report.linear_before,
             "total_parameters": report.params_before, "pruned_parameters": removed, "per_tensor": {},

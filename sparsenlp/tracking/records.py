@@ -21,6 +21,14 @@ from sparsenlp.tracking.schema import RunRecord
 
 RESULTS = "results.json"
 PREDICTIONS = "predictions"
+QUANTIZED_PREDICTIONS = "int8"  # predictions/int8/test*.jsonl: the quantized model's
+
+
+def predictions_path(run_dir: Path, condition: str, quantization: str = "none") -> Path:
+    """Where a run keeps its predictions for a test condition (all test languages in one file)."""
+    name = "test" if condition == "clean" else f"test.{condition}"
+    folder = Path(run_dir) / PREDICTIONS
+    return (folder if quantization == "none" else folder / QUANTIZED_PREDICTIONS) / f"{name}.jsonl"
 # Config keys that change how a run is observed, not what it computes: ignored when deciding to skip.
 _VOLATILE = {("logger",), ("output_dir",), ("skip_completed",), ("trainer", "progress"), ("trainer", "resume"),
              ("trainer", "keep_checkpoint"), ("trainer", "checkpoint_every"), ("trainer", "cpu_threads"),

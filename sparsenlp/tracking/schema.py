@@ -49,12 +49,15 @@ class Arm(_Model):
     seed: int
 
     def label(self) -> str:
-        """The arm without model, regime and seed, for table columns: ``global_magnitude·cubic@0.9+emb``."""
+        """The arm without model, regime and seed, for table columns: ``global_magnitude·cubic@0.9+emb``
+        (``+dynamic_int8`` when quantized)."""
+        quantized = "" if self.quantization == "none" else f"+{self.quantization}"
         if self.method == DENSE:
-            return DENSE
+            return DENSE + quantized
         method = self.method if self.method.startswith(self.scope) else f"{self.method}[{self.scope}]"
         structure = f"({self.structure})" if self.structure else ""
-        return f"{method}{structure}·{self.schedule}@{self.sparsity:g}{'+emb' if self.embeddings else ''}"
+        emb = "+emb" if self.embeddings else ""
+        return f"{method}{structure}·{self.schedule}@{self.sparsity:g}{emb}{quantized}"
 
     def run_name(self) -> str:
         """A short human name: ``sw-global-s0.9-emb-seed2``, ``de+sw-dense-seed1``."""
@@ -185,6 +188,19 @@ class TensorSparsity(_Model):
     pruned: int
     target: Optional[float] = Field(description="per-tensor target (layer-wise selection), else null")
     achieved: Fraction
+    groups: Optional[int] = Field(default=None, description="N:M: groups of M weights in the tensor")
+    converted_groups: Optional[int] = Field(default=None, description="N:M: groups pruned to N of M")
+
+
+class NMInfo(_Model):
+    """N:M semi-structured pruning: how many groups of M consecutive input weights keep only N."""
+
+    n: int
+    m: int
+    groups: int
+    converted_groups: int
+    converted_fraction: Fraction
+    converted_group_sparsity: Optional[Fraction] = Field(description="(M - N) / M whenever any group converted")
 
 
 class TraceEntry(_Model):
@@ -222,6 +238,7 @@ class PruningInfo(_Model):
 
     method: str
     criterion: str
+    scope: str = Field(description="global: weights compete across tensors; layerwise: within each tensor")
     monotone: Optional[bool]
     target: Fraction
     achieved: Fraction = Field(description="share of the prunable weights that are zero by mask")
@@ -232,7 +249,36 @@ class PruningInfo(_Model):
     per_tensor: dict[str, TensorSparsity]
     trace: list[TraceEntry]
     schedule: Optional[ScheduleInfo]
+    score_steps: Optional[int] = Field(default=None, description="movement: optimizer steps whose gradients "
+                                       "are in the scores")
+    nm: Optional[NMInfo] = None
     structured: Optional[StructuredInfo] = None
+
+
+class QuantizedLanguage(_Model):
+    f1_change: float = Field(description="int8 F1 minus fp32 F1 on the clean test set")
+    token_agreement: Fraction = Field(description="share of words with the same predicted tag")
+    fp32_seconds: float
+    int8_seconds: float
+
+
+class QuantizationInfo(_Model):
+    """Post-training quantization of the selected model: size, CPU speed and the int8 model's scores."""
+
+    method: str
+    modules: list[str]
+    dtype: str
+    engine: str
+    cpu_threads: int
+    fp32_bytes: int = Field(description="torch.save(state_dict) of the fp32 model")
+    int8_bytes: int
+    size_ratio: float
+    fp32_seconds: float = Field(description="CPU time to predict every clean test set, fp32")
+    int8_seconds: float
+    speedup: Optional[float]
+    per_language: dict[str, QuantizedLanguage]
+    test: dict[str, dict[Condition, Metrics]] = Field(description="the int8 model: language -> condition")
+    robustness: dict[str, dict[Condition, Gap]]
 
 
 class RunRecord(_Model):
@@ -252,6 +298,8 @@ class RunRecord(_Model):
     robustness: dict[str, dict[Condition, Gap]] = Field(description="test language -> perturbed condition -> gap")
     robustness_skipped: dict[str, dict[str, str]] = Field(description="language -> member -> why it was skipped")
     pruning: Optional[PruningInfo] = Field(description="null for a dense run")
+    quantization: Optional[QuantizationInfo] = Field(default=None, description="null without quantization; "
+                                                      "`test` above is the fp32 model either way")
     timings: dict[str, Annotated[float, Field(ge=0)]]
     versions: dict[str, Optional[str]]
 

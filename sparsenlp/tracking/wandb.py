@@ -150,7 +150,7 @@ class WandbTracker(Callback):
         """Final test/robustness metrics are plotted against the target sparsity (F1-vs-sparsity panels)."""
         assert self.run is not None
         self.run.define_metric("sparsity/target")
-        for final in ("test/*", "robustness/*"):
+        for final in ("test/*", "robustness/*", "int8/*"):
             self.run.define_metric(final, step_metric="sparsity/target", step_sync=True)
 
     def _languages(self) -> list[LanguageInfo]:
@@ -191,19 +191,31 @@ def final_metrics(record: RunRecord) -> dict[str, float]:
 
     One test language: ``test/f1`` (clean), ``test/<condition>/f1`` per perturbed condition and
     ``robustness/<condition>/{gap,gap_ratio}``. Several: the same keys hold the mean over the test
-    languages (each language weighs equally) and ``test/<lang>/...`` the per-language values.
+    languages (each language weighs equally) and ``test/<lang>/...`` the per-language values. A quantized
+    model's scores are under the same keys prefixed ``int8/``, with ``int8/size_ratio`` and ``int8/speedup``.
     Condition names are made W&B-safe (letters, digits, '_'): ``char_noise@0.1`` -> ``char_noise_0_1``.
     """
+    row = _condition_metrics(record.test, record.robustness)
+    quantized = record.quantization
+    if quantized is not None:
+        row.update({f"int8/{k}": v for k, v in _condition_metrics(quantized.test, quantized.robustness).items()})
+        row["int8/size_ratio"] = quantized.size_ratio
+        if quantized.speedup is not None:
+            row["int8/speedup"] = quantized.speedup
+    return row
+
+
+def _condition_metrics(test: dict[str, Any], robustness: dict[str, Any]) -> dict[str, float]:
     row: dict[str, float] = {}
     per_key: dict[str, list[float]] = {}
-    several = len(record.test) > 1
-    for lang, conditions in record.test.items():
+    several = len(test) > 1
+    for lang, conditions in test.items():
         for condition, metrics in conditions.items():
             key = "test/f1" if condition == CLEAN else f"test/{safe(condition)}/f1"
             per_key.setdefault(key, []).append(metrics.f1)
             if several:
                 row[f"test/{safe(lang)}/{safe(condition)}/f1"] = metrics.f1
-        for condition, gap in record.robustness.get(lang, {}).items():
+        for condition, gap in robustness.get(lang, {}).items():
             per_key.setdefault(f"robustness/{safe(condition)}/gap", []).append(gap.gap)
             if gap.gap_ratio is not None:
                 per_key.setdefault(f"robustness/{safe(condition)}/gap_ratio", []).append(gap.gap_ratio)

@@ -23,6 +23,11 @@ class Callback:
     def on_train_begin(self, trainer: "Trainer") -> None:
         """Before the first forward pass (step 0); e.g. one-shot pruning of pretrained weights."""
 
+    def on_before_optimizer_step(self, trainer: "Trainer", step: int) -> None:
+        """After backward and gradient clipping, right before ``optimizer.step()``: the gradients the
+        optimizer will use are in ``param.grad`` (they are zeroed before ``on_step_end``), e.g. for
+        movement-pruning scores. ``step`` counts the steps completed so far (0 before the first)."""
+
     def on_step_end(self, trainer: "Trainer", step: int) -> None:
         """Right after each optimizer step."""
 

@@ -188,6 +188,8 @@ class Trainer:
                     seen_windows += len(indices)
                 if clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                for cb in self.callbacks:
+                    cb.on_before_optimizer_step(self, self.step)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
