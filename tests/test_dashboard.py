@@ -23,6 +23,7 @@ from sparsenlp.tracking import records
 from sparsenlp.tracking.schema import RunRecord
 from sparsenlp.tracking.sweep_runs import run_group, sweep_runs
 from sparsenlp.tracking.sync import plan
+from sparsenlp.tracking.wandb import history_keys
 from tests.helpers import cli, sweep_overrides
 from tests.records import make_record
 from tests.wandb_offline import read_offline_run
@@ -107,6 +108,8 @@ def test_offline_runs_log_language_agnostic_keys_arm_fields_tags_and_short_names
 
         keys = _scalar_keys(run)
         assert not any(f"/{lang}/" in key for key in keys)  # one test language: no key names it
+        history = {key.split(".")[0] for row in run["history"] for key in row if not key.startswith("_")}
+        assert history_keys(record) == history - {"sparsity/per_tensor", "sparsity/trace"}  # what panels are checked against
         summary, test = run["summary"], record.test[lang]
         assert summary["test/f1"] == pytest.approx(test["clean"].f1)
         for severity in ("0_1", "0_3"):  # one key per perturbation kind and severity
