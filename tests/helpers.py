@@ -32,3 +32,12 @@ def cli(args: list[str], cwd: Path | None = None, timeout: int = 600) -> subproc
     env.pop("HYDRA_FULL_ERROR")
     return subprocess.run([sys.executable, "-m", "sparsenlp", *args], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def sweep_overrides(tiny_overrides: list[str]) -> list[str]:
+    """A tiny sweep job logging offline to W&B, one CPU thread a job."""
+    return [o for o in tiny_overrides if not o.startswith("logger=")] + [
+        "pruning.sparsity=0.5", "schedule=oneshot", "trainer.max_steps=10", "trainer.eval_every=10",
+        "data.train_limit=200", "data.dev_limit=50", "data.test_limit=50", "logger=wandb", "logger.mode=offline",
+        "logger.system_metrics=false", "trainer.cpu_threads=1",
+    ]

@@ -14,20 +14,12 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import REPO
-from tests.helpers import cli
+from tests.helpers import cli, sweep_overrides
 from tests.wandb_offline import read_offline_run
 
 pytestmark = pytest.mark.slow
 
 GRID = ["lang=de,sw", "pruning=dense,global_magnitude"]
-
-
-def _sweep_overrides(tiny_overrides: list[str]) -> list[str]:
-    return [o for o in tiny_overrides if not o.startswith("logger=")] + [
-        "pruning.sparsity=0.5", "schedule=oneshot", "trainer.max_steps=10", "trainer.eval_every=10",
-        "data.train_limit=200", "data.dev_limit=50", "data.test_limit=50", "logger=wandb", "logger.mode=offline",
-        "logger.system_metrics=false", "trainer.cpu_threads=1",
-    ]
 
 
 def _records(sweep: Path) -> dict[tuple[str, str], dict]:
@@ -42,7 +34,7 @@ def _records(sweep: Path) -> dict[tuple[str, str], dict]:
 def joblib_sweep(tmp_path_factory, tiny_overrides):
     sweep = tmp_path_factory.mktemp("sweep") / "grid"
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-            *_sweep_overrides(tiny_overrides), *GRID]
+            *sweep_overrides(tiny_overrides), *GRID]
     result = cli(args)
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep, args
@@ -99,7 +91,7 @@ def test_relaunch_skips_complete_jobs_and_reruns_a_deleted_one(joblib_sweep):
 def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, tiny_overrides):
     sweep = tmp_path / "submitit"
     result = cli(["-m", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", "hydra.launcher.timeout_min=10",
-                  *[o for o in _sweep_overrides(tiny_overrides) if not o.startswith("logger")], "logger=none",
+                  *[o for o in sweep_overrides(tiny_overrides) if not o.startswith("logger")], "logger=none",
                   "lang=sw", "pruning=dense,global_magnitude"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(_records(sweep)) == [("sw", "dense"), ("sw", "global_magnitude")]

@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.tracking.wandb import WandbTracker, build_tracker
+from sparsenlp.tracking.wandb import WandbTracker, build_tracker, history_keys
 from tests.helpers import compose_settings
 from tests.records import make_record
 from tests.wandb_offline import read_offline_run
@@ -93,6 +93,8 @@ def test_offline_run_records_config_arm_tags_history_and_final_metrics(tmp_path:
     assert summary["robustness/char_noise_0_1/gap"] == pytest.approx((0.2 + 0.1) / 2)
     assert summary["robustness/char_noise_0_1/gap_ratio"] == pytest.approx((0.25 + 1 / 6) / 2)
     assert summary["sparsity/target"] == 0.5 and summary["sparsity/achieved"] == 0.5
+    # per encoder layer: pruned over prunable weights of its tensors (49 + 51 of 100 + 100)
+    assert summary["sparsity/layer_0"] == pytest.approx(0.5) and steps[3]["sparsity/layer_0"] == pytest.approx(0.5)
     assert summary["dev/f1"] == 0.55 and summary["dev/best_step"] == 4
 
     defined = {m.get("glob_name") or m.get("name"): m for m in run["metrics"]}
@@ -105,6 +107,25 @@ def test_offline_run_records_config_arm_tags_history_and_final_metrics(tmp_path:
     assert table["data"] == [[name, t.target, t.achieved, t.numel] for name, t in per_tensor.items()]
     languages = json.loads(next(out.rglob("per_language_*.table.json")).read_text())
     assert ["af", "char_noise@0.1", 0.5, False] in languages["data"] and len(languages["data"]) == 4
+
+
+def test_history_keys_of_a_record_are_the_keys_its_run_logged(tmp_path: Path) -> None:
+    """What the dashboard checks panels against, derived from the record, equals what W&B recorded when the
+    trainer's hooks fire as they do for this record's history (loss, dev and pruning rows)."""
+    t = tracker(tmp_path / "job")
+    assert t.start()
+    t.on_log(None, 2, {"train/loss": 2.0, "train/lr": 1e-3, "train/epoch": 1.0})
+    t.on_log(None, 2, {"sparsity/target": 0.25, "sparsity/achieved": 0.25})
+    t.on_evaluate(None, 4, {"dev/f1": 0.55, "dev/precision": 0.5, "dev/recall": 0.6})
+    t.log_final(RECORD)
+    t.finish()
+
+    run = read_offline_run(tmp_path / "job")
+    logged = {key for row in run["history"] for key in row if not key.startswith("_")}
+    tables = {"sparsity/per_tensor", "sparsity/trace", "test/per_language"}
+    scalars = {key for key in logged if key.split(".")[0] not in tables}
+    assert history_keys(RECORD) == scalars
+    assert history_keys(make_record(config={"logger": {"name": "none", "mode": "disabled"}})) == set()
 
 
 def test_exception_inside_context_manager_finishes_run_as_failed(tmp_path: Path, hydra_multirun: None) -> None:

@@ -14,7 +14,8 @@ def read_offline_run(path: Path) -> dict[str, Any]:
     ``path`` is the ``.wandb`` file or any folder holding exactly one ``offline-run-*`` (e.g. a job's
     output_dir). Uses wandb's own reader (``wandb leet inspect --json``, wandb >= 0.31) and folds its
     records into ``{"project", "run_id", "name", "group", "job_type", "tags", "notes", "config",
-    "summary", "history", "metrics", "exit_code"}``; ``summary`` keys are as recorded (values nested by
+    "summary", "history", "metrics", "artifacts", "exit_code"}`` (``artifacts``: each logged artifact's
+    record, with its ``name``, ``type`` and ``manifest``); ``summary`` keys are as recorded (values nested by
     wandb, e.g. a Table's fields, appear as ``key.field``). For tests and for checking a run before
     ``wandb sync``.
     """
@@ -26,7 +27,7 @@ def read_offline_run(path: Path) -> dict[str, Any]:
         path = found[0]
     out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(path)],
                          capture_output=True, text=True, check=True, timeout=120).stdout
-    run: dict[str, Any] = {"config": {}, "summary": {}, "history": [], "metrics": [], "exit_code": None}
+    run: dict[str, Any] = {"config": {}, "summary": {}, "history": [], "metrics": [], "artifacts": [], "exit_code": None}
     for record in map(json.loads, filter(None, out.splitlines())):
         kind, body = record["type"], record.get(record["type"], {})
         if kind == "run":
@@ -44,6 +45,8 @@ def read_offline_run(path: Path) -> dict[str, Any]:
             run["history"].append(body["item"])
         elif kind == "metric":
             run["metrics"].append(body)
+        elif kind == "artifact":
+            run["artifacts"].append(body)
         elif kind == "exit":
             run["exit_code"] = body.get("exit_code", 0)
     run["config"].pop("_wandb", None)

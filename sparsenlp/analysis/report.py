@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparsenlp.analysis import collect, plots
+from sparsenlp.analysis import collect, plots, wandb_commands
 from sparsenlp.analysis.pie_report import PieReport, pie_report
 from sparsenlp.errors import SparseNLPError
 
-COMMANDS = ("table", "pie")
+COMMANDS = ("table", "pie", "dashboard", "sync")
 PIE_COLUMNS = ("lang", "tier", "condition", "model", "regime", "arm", "level", "n_dense", "n_sparse",
                "n_units", "n_pie", "fraction", "f1_dense_pie", "f1_dense_non_pie", "f1_sparse_pie",
                "f1_sparse_non_pie")
@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="`sparsenlp-report SWEEP_DIR` is `sparsenlp-report table SWEEP_DIR`. "
                "Outputs go to SWEEP_DIR/report/ unless --out says otherwise.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{table,pie}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{table,pie,dashboard,sync}", required=True)
     table = commands.add_parser(
         "table", help="runs.csv/.parquet (one row per run × test language × condition), figures/*.png, summary.md",
         description="Tidy table, figures (F1 vs sparsity per language and tier, change relative to dense, "
@@ -156,6 +156,26 @@ def _parser() -> argparse.ArgumentParser:
     pie.add_argument("--examples", type=int, default=5, metavar="N", help="PIE examples per cell (default: 5)")
     pie.add_argument("--condition", action="append", metavar="COND", dest="conditions",
                      help="only this test condition, e.g. clean or char_noise@0.1 (repeatable; default: all)")
+    table.add_argument("--wandb", action="store_true",
+                       help="also log the report as one W&B run (job_type analysis) in the sweep's group")
+    table.add_argument("--wandb-mode", choices=wandb_commands.MODES,
+                       help="mode of that run (default: the mode the sweep's runs used)")
+    dashboard = commands.add_parser(
+        "dashboard", help="the study's W&B workspace and report (wandb-workspaces), saved or --dry-run",
+        description="A saved workspace filtered to the sweep's W&B group and a report with the study's sections; "
+                    "panels plot only keys the sweep's runs log.")
+    dashboard.add_argument("--dry-run", action="store_true",
+                           help="no network: write the specification to OUT/dashboard.json")
+    sync = commands.add_parser("sync", help="upload the sweep's offline W&B runs (wandb sync), skipping synced ones",
+                               description="Uploads every offline W&B run below SWEEP_DIR that is not synced yet.")
+    sync.add_argument("--dry-run", action="store_true", help="only list what would be uploaded")
+    for sub in (dashboard, sync):
+        sub.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="a sweep's output dir")
+    dashboard.add_argument("--out", type=Path, help="report dir (default: SWEEP_DIR/report)")
+    for sub in (table, dashboard):
+        wandb_commands.add_target_options(sub)
+    sync.add_argument("--entity", help="upload to this W&B entity instead of each run's own")
+    sync.add_argument("--project", help="upload to this W&B project instead of each run's own")
     return parser
 
 
@@ -166,12 +186,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.insert(0, "table")
     ns = _parser().parse_args(args)
     logging.basicConfig(format="%(levelname)s: %(message)s")
-    out = ns.out or ns.sweep_dir / "report"
+    out = getattr(ns, "out", None) or ns.sweep_dir / "report"
     try:
         if ns.command == "pie":
             run_pie(ns.sweep_dir, out, ns.conditions, ns.examples, ns.jobs)
+        elif ns.command == "dashboard":
+            wandb_commands.run_dashboard(ns.sweep_dir, out, ns.entity, ns.project, ns.group, ns.dry_run)
+        elif ns.command == "sync":
+            wandb_commands.run_sync(ns.sweep_dir, ns.entity, ns.project, ns.dry_run)
         else:
+            target = ns.wandb and wandb_commands.prepare_summary_run(ns.sweep_dir, ns.entity, ns.project, ns.group)
             run_table(ns.sweep_dir, out, not ns.no_pie, ns.jobs)
+            if target:
+                wandb_commands.run_summary_run(target, out, ns.wandb_mode)
     except SparseNLPError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -15,7 +15,9 @@ Panels: every run's config carries its ``arm`` (model, regime, method, criterion
 embeddings, sparsity, quantization, seed) and ``lang_info`` (lang, tier, script, family as plain
 strings) to group and filter by; metric keys do not embed the language (``test/f1``,
 ``test/<condition>/f1``), so one panel compares every language of a sweep; the final test metrics are
-logged against ``sparsity/target`` (``define_metric``).
+logged against ``sparsity/target`` (``define_metric``), next to the achieved sparsity of each encoder
+layer (``sparsity/layer_<i>``). :func:`history_keys` says, from a record alone, which keys its run
+logged, so a dashboard can be checked against a sweep without reading W&B back.
 """
 from __future__ import annotations
 
@@ -41,6 +43,11 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 SINGLE_RUNS_GROUP = "single-runs"
+# What the trainer logs through on_log / on_evaluate while a record's history / dev_history fills.
+TRAIN_KEYS = ("train/loss", "train/lr", "train/epoch")
+DEV_KEYS = ("dev/f1", "dev/precision", "dev/recall")
+PRUNING_KEYS = ("sparsity/target", "sparsity/achieved")
+LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
 
 
 def build_tracker(settings: RunConfig, arm: Arm, output_dir: Path, config: dict[str, Any]) -> WandbTracker:
@@ -108,9 +115,8 @@ class WandbTracker(Callback):
         import wandb
 
         pruning = record.pruning
-        row: dict[str, Any] = {"sparsity/target": record.arm.sparsity, **final_metrics(record)}
+        row: dict[str, Any] = final_scalars(record)
         if pruning is not None:
-            row["sparsity/achieved"] = pruning.achieved
             if pruning.per_tensor:
                 row["sparsity/per_tensor"] = wandb.Table(
                     columns=["tensor", "target", "achieved", "numel"],
@@ -223,6 +229,52 @@ def _condition_metrics(test: dict[str, Any], robustness: dict[str, Any]) -> dict
     return row
 
 
+def layer_sparsity(record: RunRecord) -> dict[str, float]:
+    """Achieved sparsity per encoder layer, ``sparsity/layer_<i>`` (pruned over prunable weights of the
+    layer's tensors), and ``sparsity/embeddings`` when an embedding matrix was pruned: scalars, because a
+    panel cannot plot a column of the per-tensor table against the target sparsity."""
+    if record.pruning is None:
+        return {}
+    layers: dict[int, list[int]] = {}
+    embeddings = [0, 0]
+    for name, tensor in record.pruning.per_tensor.items():
+        layer = LAYER.search(name)
+        totals = layers.setdefault(int(layer.group(1)), [0, 0]) if layer else (
+            embeddings if "embeddings" in name else None)
+        if totals is not None:
+            totals[0] += tensor.pruned
+            totals[1] += tensor.numel
+    row = {f"sparsity/layer_{i}": pruned / numel for i, (pruned, numel) in sorted(layers.items())}
+    if embeddings[1]:
+        row["sparsity/embeddings"] = embeddings[0] / embeddings[1]
+    return row
+
+
+def final_scalars(record: RunRecord) -> dict[str, float]:
+    """The scalars of the row :meth:`WandbTracker.log_final` logs: target (x of every final panel) and
+    achieved sparsity, :func:`final_metrics` and :func:`layer_sparsity`."""
+    row: dict[str, float] = {"sparsity/target": record.arm.sparsity, **final_metrics(record)}
+    if record.pruning is not None:
+        row["sparsity/achieved"] = record.pruning.achieved
+    return {**row, **layer_sparsity(record)}
+
+
+def history_keys(record: RunRecord) -> set[str]:
+    """The scalar history keys the run of ``record`` logged to W&B (what a line plot can draw); empty when
+    its logger was off. Derived from the record, so it holds for online runs too."""
+    logger = record.config.get("logger") or {}
+    if logger.get("name") == "none" or logger.get("mode") == "disabled":
+        return set()
+    keys = set(final_scalars(record))
+    if record.training.history:
+        keys.update(TRAIN_KEYS)
+    if record.training.dev_history:
+        keys.update(DEV_KEYS)
+    if record.pruning is not None and record.pruning.trace:
+        keys.update(PRUNING_KEYS)
+    return keys
+
+
 def safe(name: str) -> str:
     """W&B sorts and filters only metric names made of letters, digits and '_' ('.' also means nesting)."""
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
@@ -245,19 +297,19 @@ def hydra_job() -> tuple[str | None, list[str]]:
     return sweep_dir, [str(o) for o in hydra.overrides.task]
 
 
-def sweep_group(sweep_dir: str | None) -> str:
-    """The W&B group of a sweep: its folder as given (relative to where it was launched), so two sweeps
-    never share a group unless they share a folder."""
+def sweep_group(sweep_dir: str | None, cwd: str | Path | None = None) -> str:
+    """The W&B group of a sweep: its folder as given (relative to ``cwd``, where it was launched; default:
+    here), so two sweeps never share a group unless they share a folder."""
     if sweep_dir is None:
         return SINGLE_RUNS_GROUP
     path = Path(sweep_dir)
     if path.is_absolute():
         try:
-            path = path.relative_to(Path(os.getcwd()))
+            path = path.relative_to(Path(cwd or os.getcwd()))
         except ValueError:
             pass
     return path.as_posix()
 
 
-__all__ = ["SINGLE_RUNS_GROUP", "WandbTracker", "build_tracker", "final_metrics", "hydra_job", "safe",
-           "sweep_group"]
+__all__ = ["SINGLE_RUNS_GROUP", "WandbTracker", "build_tracker", "final_metrics", "final_scalars", "history_keys",
+           "hydra_job", "layer_sparsity", "safe", "sweep_group"]
