@@ -205,3 +205,17 @@ def test_a_quantized_models_scores_get_keys_of_their_own() -> None:
     assert row["int8/test/f1"] == pytest.approx((0.7 + 0.5) / 2)
     assert row["int8/test/char_noise_0_1/f1"] == pytest.approx((0.5 + 0.4) / 2)
     assert row["int8/size_ratio"] == 0.25 and row["int8/speedup"] == 2.0
+
+
+def test_panel_groups_never_pool_two_arms() -> None:
+    from sparsenlp.tracking.wandb import panel_groups
+
+    info = {"lang": "sw", "tier": "low", "script": "Latin", "family": "Niger-Congo"}
+    emb = RECORD.arm.model_copy(update={"embeddings": True})
+    dense = RECORD.arm.model_copy(update={"method": "dense", "criterion": "none", "scope": "none", "schedule": "none",
+                                          "sparsity": 0.0})
+    groups = [panel_groups(arm, info) for arm in (RECORD.arm, RECORD.arm.model_copy(update={"sparsity": 0.9}),
+                                                  emb, dense)]
+    assert groups[0]["tier"] == "low · tiny/joint · global_magnitude·cubic"
+    assert groups[0] == groups[1]  # sparsity is the x axis: one line
+    assert len({g["tier"] for g in groups[1:]}) == 3 and groups[2]["arm"] == "tiny/joint · global_magnitude·cubic+emb"

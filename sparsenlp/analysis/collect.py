@@ -83,12 +83,6 @@ def load_records(sweep_dir: str | Path) -> tuple[list[tuple[Path, RunRecord]], l
     return loaded, skipped
 
 
-def setting_label(arm_label: str) -> str:
-    """An arm's label without its sparsity level (``global_magnitude·cubic@0.9+emb`` → ``…cubic+emb``)."""
-    head, at, tail = arm_label.partition("@")
-    return head + (tail[tail.index("+"):] if at and "+" in tail else "")
-
-
 def _condition(condition: str) -> tuple[str, float]:
     if condition == CLEAN:
         return CLEAN, 0.0
@@ -115,7 +109,7 @@ def _section_rows(run_dir: Path, record: RunRecord, quantization: str, test: dic
     arm = record.arm.model_copy(update={"quantization": quantization})
     label = arm.label()
     run = {
-        "run_dir": str(run_dir), "arm": label, "setting": setting_label(label), "model": arm.model,
+        "run_dir": str(run_dir), "arm": label, "setting": arm.setting(), "model": arm.model,
         "regime": arm.regime, "method": arm.method, "scope": arm.scope, "structure": arm.structure or NONE,
         "schedule": arm.schedule, "embeddings": arm.embeddings, "target_sparsity": arm.sparsity,
         "quantization": arm.quantization, "criterion": arm.criterion, "seed": arm.seed,

@@ -17,7 +17,8 @@ from sparsenlp.tracking.wandb import safe
 SPARSITY = "sparsity/target"  # the x of every line chart: the final metrics are logged against it
 F1 = "test/f1"
 TRAIN, ANALYSIS = "train", "analysis"  # job types: whose keys a section plots
-ARM_KEYS = ("arm.method", "arm.embeddings")  # a report line never mixes these
+# one line per value: a language fact joined with the arm minus its sparsity (config.panel, written by the
+# tracker), so no line pools two arms (methods, schedules, embeddings, models, regimes, quantization)
 LAYER_PREFIX = "sparsity/layer_"
 FIXES = {TRAIN: "rerun those runs with this version of sparsenlp (its tracker logs the key)",
          ANALYSIS: "run sparsenlp-report {sweep_dir} --wandb to log the analysis"}
@@ -52,10 +53,10 @@ def _by_language(key: str) -> Section:
     return Section(
         f"F1 vs sparsity by {key}",
         f"Clean test F1 (`{F1}`) against the target sparsity (`{SPARSITY}`; dense runs at 0), one line per "
-        f"{key} (`config.lang_info.{key}`), mean ± standard error over its languages and seeds. The report "
-        f"also splits the lines by pruning method and embeddings (`config.arm.*`); the workspace pools them.",
-        TRAIN, (Chart(f"Test F1 vs target sparsity by {key}", "line", (F1,), by=f"lang_info.{key}"),),
-        by=(f"lang_info.{key}", *ARM_KEYS))
+        f"{key} and arm (`config.panel.{key}`: the {key} with the model, regime and pruning setting), mean ± "
+        f"standard error over its languages and seeds; lines never pool two arms.",
+        TRAIN, (Chart(f"Test F1 vs target sparsity by {key}", "line", (F1,), by=f"panel.{key}"),),
+        by=(f"panel.{key}",))
 
 
 def _perturbed(conditions: Iterable[str]) -> Section:
@@ -63,22 +64,22 @@ def _perturbed(conditions: Iterable[str]) -> Section:
     for condition in sorted(conditions):
         kinds.setdefault(condition.rpartition("@")[0], []).append(f"test/{safe(condition)}/f1")
     text = ("Test F1 on each perturbed test set against the target sparsity, one chart per perturbation and one "
-            "line per severity (`test/<perturbation>_<severity>/f1`) and tier." if kinds else
+            "line per severity (`test/<perturbation>_<severity>/f1`), tier and arm (`config.panel.tier`)." if kinds else
             "No run of this sweep scored a perturbed test set: rerun it with perturbation=suite.")
-    charts = tuple(Chart(f"Perturbed F1 vs target sparsity: {kind}", "line", tuple(keys), by="lang_info.tier")
+    charts = tuple(Chart(f"Perturbed F1 vs target sparsity: {kind}", "line", tuple(keys), by="panel.tier")
                    for kind, keys in kinds.items())
-    return Section("Perturbed F1 per perturbation vs sparsity", text, TRAIN, charts, by=("lang_info.tier", *ARM_KEYS))
+    return Section("Perturbed F1 per perturbation vs sparsity", text, TRAIN, charts, by=("panel.tier",))
 
 
 def _layers(train_keys: Set[str]) -> Section:
     layers = sorted((k for k in train_keys if k.startswith(LAYER_PREFIX)), key=lambda k: int(k[len(LAYER_PREFIX):]))
     layers += [k for k in ("sparsity/embeddings",) if k in train_keys]
     text = ("Achieved sparsity of each encoder layer (`sparsity/layer_<i>`, `sparsity/embeddings` when pruned) against "
-            "the target sparsity, per pruning scope: layer-wise pruning keeps every layer at the target, global "
-            "pruning lets layers differ." if layers else
+            "the target sparsity, one line per arm (`config.panel.arm`): layer-wise pruning keeps every layer at the "
+            "target, global pruning lets layers differ." if layers else
             "No run of this sweep pruned unstructured weights, so no per-layer sparsity was logged.")
-    charts = (Chart("Achieved sparsity per layer vs target", "line", tuple(layers), by="arm.scope"),) if layers else ()
-    return Section("Per-layer sparsity", text, TRAIN, charts, by=("arm.scope", "arm.embeddings"))
+    charts = (Chart("Achieved sparsity per layer vs target", "line", tuple(layers), by="panel.arm"),) if layers else ()
+    return Section("Per-layer sparsity", text, TRAIN, charts, by=("panel.arm",))
 
 
 def _analysis(title: str, text: str, table: str, figure_prefix: str, logged: Set[str]) -> Section:
@@ -107,10 +108,10 @@ def study_sections(train_keys: Set[str], conditions: Iterable[str], analysis_key
                   "tables/pie", "pie", analysis_keys),
         _layers(train_keys),
         Section("Global vs layer-wise",
-                f"Clean test F1 (`{F1}`) against the target sparsity, one line per pruning scope (`config.arm.scope`: "
-                "global, layerwise; dense at 0), mean ± standard error over languages and seeds.",
-                TRAIN, (Chart("Test F1 vs target sparsity by pruning scope", "line", (F1,), by="arm.scope"),),
-                by=("arm.scope", "arm.embeddings")),
+                f"Clean test F1 (`{F1}`) against the target sparsity, one line per arm (`config.panel.arm`: global and "
+                "layer-wise side by side; dense at 0), mean ± standard error over languages and seeds.",
+                TRAIN, (Chart("Test F1 vs target sparsity by pruning scope", "line", (F1,), by="panel.arm"),),
+                by=("panel.arm",)),
     ]
 
 

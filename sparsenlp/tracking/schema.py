@@ -51,13 +51,21 @@ class Arm(_Model):
     def label(self) -> str:
         """The arm without model, regime and seed, for table columns: ``global_magnitude·cubic@0.9+emb``
         (``+dynamic_int8`` when quantized)."""
+        return self._label(with_sparsity=True)
+
+    def setting(self) -> str:
+        """The label without the sparsity level: one line of an F1-vs-sparsity figure."""
+        return self._label(with_sparsity=False)
+
+    def _label(self, with_sparsity: bool) -> str:
         quantized = "" if self.quantization == "none" else f"+{self.quantization}"
         if self.method == DENSE:
             return DENSE + quantized
         method = self.method if self.method.startswith(self.scope) else f"{self.method}[{self.scope}]"
         structure = f"({self.structure})" if self.structure else ""
+        sparsity = f"@{self.sparsity:g}" if with_sparsity else ""
         emb = "+emb" if self.embeddings else ""
-        return f"{method}{structure}·{self.schedule}@{self.sparsity:g}{emb}{quantized}"
+        return f"{method}{structure}·{self.schedule}{sparsity}{emb}{quantized}"
 
     def run_name(self) -> str:
         """A short human name: ``sw-global-s0.9-emb-seed2``, ``de+sw-dense-seed1``."""

@@ -12,8 +12,9 @@ are created with ``reinit="create_new"`` and logged only through the run object,
 their own run; submitit jobs are separate processes anyway.
 
 Panels: every run's config carries its ``arm`` (model, regime, method, criterion, scope, schedule,
-embeddings, sparsity, quantization, seed) and ``lang_info`` (lang, tier, script, family as plain
-strings) to group and filter by; metric keys do not embed the language (``test/f1``,
+embeddings, sparsity, quantization, seed), ``lang_info`` (lang, tier, script, family as plain
+strings) to filter by and ``panel`` (each language fact joined with the arm minus its sparsity) to group
+by, so a panel never pools two arms; metric keys do not embed the language (``test/f1``,
 ``test/<condition>/f1``), so one panel compares every language of a sweep; the final test metrics are
 logged against ``sparsity/target`` (``define_metric``), next to the achieved sparsity of each encoder
 layer (``sparsity/layer_<i>``). :func:`history_keys` says, from a record alone, which keys its run
@@ -143,7 +144,9 @@ class WandbTracker(Callback):
 
         logger = self.settings.logger
         sweep_dir, _ = hydra_job()
-        config = {**self.config, "arm": self.arm.model_dump(), "lang_info": self._lang_info()}
+        lang_info = self._lang_info()
+        config = {**self.config, "arm": self.arm.model_dump(), "lang_info": lang_info,
+                  "panel": panel_groups(self.arm, lang_info)}
         settings = wandb.Settings(init_timeout=logger.init_timeout, x_disable_stats=not logger.system_metrics,
                                   console=logger.console, reinit="create_new")
         return wandb.init(
@@ -190,6 +193,14 @@ class WandbTracker(Callback):
             self._logging_failed = True
             log.warning("W&B %s failed (%s: %s); no further W&B logging for this run (results.json is unaffected)",
                         what, type(error).__name__, error)
+
+
+def panel_groups(arm: Arm, lang_info: dict[str, str]) -> dict[str, str]:
+    """Config keys a W&B panel can group by without pooling arms: each language fact joined with everything
+    that makes the arm except its sparsity (the x axis) and seed (the replicates), e.g.
+    ``panel.tier = "low · tiny/per_language · global_magnitude·cubic+emb"``."""
+    arm_key = f"{arm.model}/{arm.regime} · {arm.setting()}"
+    return {"arm": arm_key, **{key: f"{value} · {arm_key}" for key, value in lang_info.items()}}
 
 
 def final_metrics(record: RunRecord) -> dict[str, float]:
