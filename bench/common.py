@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: where and when a number was measured, memory, Markdown tables,
+"""Helpers shared by the benchmarks: where and when a number was measured, time, memory, Markdown tables,
 and the mBERT-shaped model the CUDA benchmarks run on.
 
 A benchmark number without its machine, load, library versions, command and date cannot be
@@ -6,12 +6,16 @@ compared with a rerun, so every benchmark prints ``environment_lines()`` under i
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import resource
 import shlex
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,9 +46,49 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@dataclass
+class Clock:
+    """Wall and process CPU time (all threads) spent inside ``timing()`` blocks or ``wrap``ped calls.
+
+    CPU time is the steadier number on a shared machine: time spent descheduled does not count.
+    """
+
+    wall: float = 0.0
+    cpu: float = 0.0
+    calls: int = 0
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+            self.calls += 1
+
+    def wrap(self, fn: Callable[..., object]) -> Callable[..., object]:
+        """``fn``, timed at every call: for a method a library calls from inside its own loop."""
+        @functools.wraps(fn)
+        def timed(*args: object, **kwargs: object) -> object:
+            with self.timing():
+                return fn(*args, **kwargs)
+        return timed
+
+
 def peak_rss_mib() -> float:
-    """This process's resident-set high-water mark (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's resident-set high-water mark.
+
+    Linux's VmHWM counts from the process's own exec; ``ru_maxrss`` keeps the parent's peak across fork and
+    exec, so a benchmark child started by a larger parent would report the parent's figure.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def rss_mib() -> float:
