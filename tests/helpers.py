@@ -26,3 +26,13 @@ def cli(args: list[str], cwd: Path | None = None, timeout: int = 600) -> subproc
     env.pop("HYDRA_FULL_ERROR")
     return subprocess.run([sys.executable, "-m", "sparsenlp", *args], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A failed CLI run that reports exactly one ``sparsenlp error:`` line containing ``fragments``, no traceback."""
+    assert result.returncode != 0, result.stdout[-1500:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sparsenlp error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert all(f in errors[0] for f in fragments), errors[0]
+    return errors[0]
