@@ -59,8 +59,10 @@ def _reason(error: jsonschema.ValidationError) -> str:
     return f"{where}: {'; '.join(reasons) or f'fails the schema rule {error.validator!r}'}"
 
 
-def load_records(sweep_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """(run dir, record) of every complete record; unreadable or incomplete ones are skipped with a warning."""
+def load_records(sweep_dir: str | Path,
+                 skipped: list[tuple[Path, str]] | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """(run dir, record) of every complete record; unreadable or incomplete ones are skipped with a warning
+    and, when ``skipped`` is given, appended to it as (path, reason) so a report can name them."""
     paths = find_results(sweep_dir)
     validator = jsonschema.Draft202012Validator(json.loads(records.SCHEMA_PATH.read_text(encoding="utf-8")))
     loaded = []
@@ -69,10 +71,14 @@ def load_records(sweep_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("skipping %s: not readable JSON (%s)", path, exc)
+            if skipped is not None:
+                skipped.append((path, f"not readable JSON ({exc})"))
             continue
         error = jsonschema.exceptions.best_match(validator.iter_errors(record))
         if error is not None:
             log.warning("skipping %s: not a complete run record (%s)", path, _reason(error))
+            if skipped is not None:
+                skipped.append((path, f"not a complete run record ({_reason(error)})"))
             continue
         loaded.append((path.parent, record))
     if not loaded:
@@ -150,9 +156,10 @@ def table_from_records(loaded: Iterable[tuple[Path, dict[str, Any]]]) -> pd.Data
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def runs_table(sweep_dir: str | Path) -> pd.DataFrame:
-    """The tidy table of a sweep: one row per run × test language × test condition."""
-    return table_from_records(load_records(sweep_dir))
+def runs_table(sweep_dir: str | Path, skipped: list[tuple[Path, str]] | None = None) -> pd.DataFrame:
+    """The tidy table of a sweep: one row per run × test language × test condition (``skipped``: see
+    :func:`load_records`)."""
+    return table_from_records(load_records(sweep_dir, skipped))
 
 
 def seed_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ("f1",)) -> pd.DataFrame:
