@@ -7,6 +7,7 @@ and reported on one line; the local record is written before anything is sent to
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from sparsenlp import rundir
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
 from sparsenlp.data.languages import resolve_langs
 from sparsenlp.data.wikiann import LABELS
@@ -186,6 +188,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``)."""
+    sys.argv += rundir.callback_override(sys.argv[1:])  # an unwritable output folder: one line, not a traceback
     _hydra_main()
 
 
