@@ -19,7 +19,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import rundir
+from sparsenlp import parentwatch, rundir, runlock
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
 from sparsenlp.data.languages import resolve_langs
 from sparsenlp.data.wikiann import LABELS
@@ -181,13 +181,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
-    record = run(cfg)
+    parentwatch.exit_with_launcher()  # a joblib worker ends with the sweep's main process
+    with runlock.job_lock(Path(str(cfg.output_dir))):  # one live process per job folder
+        record = run(cfg)
     # what Hydra's sweepers (e.g. Optuna) optimise: dev F1 of the selected model, never test
     return float(record.get("dev", {}).get("f1", 0.0))
 
 
 def main() -> None:
     """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``)."""
+    parentwatch.mark_launcher()
     sys.argv += rundir.callback_override(sys.argv[1:])  # an unwritable output folder: one line, not a traceback
     _hydra_main()
 
