@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -21,12 +21,12 @@ def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
         return compose("config", overrides=[*overrides, f"output_dir={output_dir}"])
 
 
-def cli(args: list[str], cwd: Path | None = None, timeout: int = 600,
-        prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
+def cli(args: list[str], cwd: Path | None = None, timeout: int = 600, prefix: Sequence[str] = (),
+        env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m sparsenlp`` exactly as a user would (same console entry point), optionally under a
-    wrapper command (``prefix``)."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    env.pop("HYDRA_FULL_ERROR")
+    wrapper command (``prefix``) or in another environment (default: this process's)."""
+    env = dict(os.environ if env is None else env)
+    env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([*prefix, sys.executable, "-m", "sparsenlp", *args], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
