@@ -55,6 +55,10 @@ def describe(holder: dict[str, Any]) -> str:
     return f"pid {holder.get('pid')} on host {holder.get('host')} (started {holder.get('started')})"
 
 
+class LocksUnsupported(OSError):
+    """The file system of the job folder has no working flock (e.g. Lustre mounted without flock)."""
+
+
 def _open_locked(path: Path) -> int | None:
     """An fd holding the lock on ``path``, or None when a live process holds it.
 
@@ -72,6 +76,9 @@ def _open_locked(path: Path) -> int | None:
         except BlockingIOError:
             os.close(fd)
             return None
+        except OSError as exc:
+            os.close(fd)
+            raise LocksUnsupported(exc.errno, exc.strerror) from exc
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -85,7 +92,15 @@ def _open_locked(path: Path) -> int | None:
 def job_lock(out_dir: Path) -> Iterator[None]:
     """Hold ``out_dir``'s job lock for the block; SparseNLPError if a live process holds it."""
     path = out_dir / LOCK_NAME
-    fd = _open_locked(path)
+    try:
+        fd = _open_locked(path)
+    except LocksUnsupported as exc:
+        # refusing would stop every job of the study; running unlocked is what happened before locks existed
+        log.warning("cannot lock %s (%s): this job runs without protection against a second process on its "
+                    "folder", path, exc.strerror)
+        path.unlink(missing_ok=True)
+        yield
+        return
     if fd is None:
         live = holder(path)
         kill = f" (kill {live['pid']} on {live['host']})" if live.get("pid") else ""

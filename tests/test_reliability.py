@@ -4,6 +4,7 @@ the one-line message and what is left on disk."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -161,3 +162,15 @@ def test_joblib_workers_stop_with_the_sweep_and_a_relaunch_resumes_every_job(tmp
         record = json.loads((job / "results.json").read_text())
         assert record["status"] == "complete" and record["training"]["resumed_from_step"] >= 5
         assert not (job / runlock.LOCK_NAME).exists()
+
+
+def test_a_file_system_without_locks_runs_the_job_unlocked_with_a_warning(tmp_path, monkeypatch, caplog):
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(runlock.fcntl, "flock", no_flock)
+    ran = []
+    with caplog.at_level("WARNING", logger="sparsenlp.runlock"), runlock.job_lock(tmp_path / "job"):
+        ran.append(True)
+    assert ran and "runs without protection" in caplog.text and os.strerror(errno.ENOLCK) in caplog.text
+    assert not (tmp_path / "job" / runlock.LOCK_NAME).exists()
