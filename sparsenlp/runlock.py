@@ -49,10 +49,10 @@ def holder(path: Path) -> dict[str, Any]:
         os.close(fd)
 
 
-def describe(holder: dict[str, Any]) -> str:
-    if not holder:
+def describe(info: dict[str, Any]) -> str:
+    if not info:
         return "another process"
-    return f"pid {holder.get('pid')} on host {holder.get('host')} (started {holder.get('started')})"
+    return f"pid {info.get('pid')} on host {info.get('host')} (started {info.get('started')})"
 
 
 class LocksUnsupported(OSError):
@@ -106,7 +106,7 @@ def job_lock(out_dir: Path) -> Iterator[None]:
         kill = f" (kill {live['pid']} on {live['host']})" if live.get("pid") else ""
         raise SparseNLPError(
             f"job folder {out_dir} is in use by {describe(live)}; wait for that job to finish, or stop it{kill} "
-            f"and relaunch: it resumes from its last checkpoint"
+            f"and relaunch (with trainer.checkpoint_every set, it resumes from its last checkpoint)"
         )
     previous = _holder(fd)
     if previous:
