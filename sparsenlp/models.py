@@ -11,13 +11,12 @@ import dataclasses
 import hashlib
 import importlib.util
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from filelock import FileLock
 
+from sparsenlp import tokenizer_cache
 from sparsenlp.config.model import TRAIN_TOKENIZER, ModelConfig
 from sparsenlp.errors import SparseNLPError
 
@@ -112,10 +111,11 @@ def build_tokenizer(cfg: ModelConfig, corpus: Callable[[], Iterable[list[str]]],
         folder = cache_dir / "tokenizers" / key
         folder.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):  # parallel sweep jobs train it once
-            if not (folder / "tokenizer.json").is_file():
+            cached = tokenizer_cache.load(folder)  # None if absent, or damaged (then rebuilt here)
+            if cached is None:
                 log.info("training a WordPiece tokenizer (vocab %d) on the training text", cfg.vocab_size)
-                _save_atomically(train_wordpiece(corpus(), cfg.vocab_size), folder)
-        return AutoTokenizer.from_pretrained(str(folder))
+                tokenizer_cache.save(train_wordpiece(corpus(), cfg.vocab_size), folder)
+        return cached if cached is not None else AutoTokenizer.from_pretrained(str(folder))
     location = resolve_location(str(spec))
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, revision=cfg.revision)
@@ -124,13 +124,6 @@ def build_tokenizer(cfg: ModelConfig, corpus: Callable[[], Iterable[list[str]]],
     if not getattr(tokenizer, "is_fast", False):
         raise SparseNLPError(f"tokenizer '{spec}' has no fast (Rust) version; word alignment needs one")
     return tokenizer
-
-
-def _save_atomically(tokenizer, folder: Path) -> None:
-    """Save into a temporary sibling and rename, so a killed job never leaves half a tokenizer."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    tokenizer.save_pretrained(str(tmp))
-    os.replace(tmp, folder)
 
 
 def build_model(cfg: ModelConfig, tokenizer, labels: tuple[str, ...]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import torch
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import hub
+from sparsenlp import hub, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, settings
 from sparsenlp.data.cache import tokenizer_fingerprint
@@ -240,7 +241,9 @@ def run(cfg: DictConfig) -> RunRecord:
 
 @hydra.main(config_path=CONFIG_PATH, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
-    record = run(cfg)
+    parentwatch.exit_with_launcher()  # a joblib worker ends with the sweep's main process
+    with runlock.job_lock(Path(str(cfg.output_dir))):  # one live process per job folder
+        record = run(cfg)
     # what Hydra's sweepers (e.g. Optuna) optimise: dev F1 of the selected model, never test
     return float(record.dev.f1)
 
@@ -258,6 +261,8 @@ def _register_sweeper() -> None:
 def main() -> None:
     """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``)."""
     _register_sweeper()
+    parentwatch.mark_launcher()
+    sys.argv += rundir.callback_override(sys.argv[1:])  # an unwritable output folder: one line, not a traceback
     _hydra_main()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -26,12 +27,24 @@ def compose_settings(overrides: list[str] = (), output_dir: Path = Path("unused"
     return settings(compose_run(["model=tiny", *overrides], output_dir))
 
 
-def cli(args: list[str], cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m sparsenlp`` exactly as a user would (same console entry point)."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    env.pop("HYDRA_FULL_ERROR")
-    return subprocess.run([sys.executable, "-m", "sparsenlp", *args], cwd=cwd or REPO, env=env,
+def cli(args: list[str], cwd: Path | None = None, timeout: int = 600, prefix: Sequence[str] = (),
+        env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m sparsenlp`` exactly as a user would (same console entry point), optionally under a
+    wrapper command (``prefix``) or in another environment (default: this process's)."""
+    env = dict(os.environ if env is None else env)
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([*prefix, sys.executable, "-m", "sparsenlp", *args], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A failed CLI run that reports exactly one ``sparsenlp error:`` line containing ``fragments``, no traceback."""
+    assert result.returncode != 0, result.stdout[-1500:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sparsenlp error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert all(f in errors[0] for f in fragments), errors[0]
+    return errors[0]
 
 
 def sweep_overrides(tiny_overrides: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.train import run
-from tests.helpers import cli, compose_run
+from tests.helpers import assert_one_line_error, cli, compose_run
 
 
 def _copy_lang(wikiann_root, dest, lang="sw"):
@@ -40,6 +40,18 @@ def test_cli_reports_one_line_and_leaves_nothing(case, tmp_path, tiny_overrides)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("sparsenlp error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+
+
+def test_non_utf8_byte_names_file_line_and_fix_and_leaves_nothing(tmp_path, tiny_overrides, wikiann_root):
+    root = _copy_lang(wikiann_root, tmp_path / "data")
+    train = root / "sw" / "train"
+    lines = train.read_bytes().split(b"\n")
+    lines[6] = lines[6][:3] + "é".encode("latin-1") + lines[6][3:]  # a Latin-1 byte in a UTF-8 file
+    train.write_bytes(b"\n".join(lines))
+    out = tmp_path / "run"
+    result = cli([*tiny_overrides, "lang=sw", f"data.root={root}", f"hydra.run.dir={out}"])
+    assert_one_line_error(result, f"line 7 of {train} is not UTF-8 (byte 0xe9 at column 4)", "re-encode")
     assert not out.exists(), sorted(p.name for p in out.rglob("*"))
 
 

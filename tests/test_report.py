@@ -268,6 +268,31 @@ def test_corrupt_and_incomplete_records_are_skipped_with_a_warning(sweep, tmp_pa
     assert "test: Field required" in skipped[1]  # the record names what it lacks
 
 
+def test_truncated_record_is_named_in_the_summary_and_the_exit_status(tmp_path, tiny_overrides):
+    """A report is still written, but a skipped record must not go unnoticed: not by a researcher reading
+    summary.md, not by a script checking the exit status."""
+    sweep = tmp_path / "sweep"
+    threads = torch.get_num_threads()
+    try:
+        for num in ("0", "1"):
+            run(compose_run([*tiny_overrides, "lang=sw", "trainer.max_steps=5", "trainer.eval_every=5",
+                             "trainer.cpu_threads=1", f"seed={num}"], sweep / num))
+    finally:
+        torch.set_num_threads(threads)
+    assert _cli(str(sweep), "--no-pie").returncode == 0  # nothing skipped: exit 0, no such section
+    assert "Skipped records" not in (sweep / "report" / "summary.md").read_text()
+
+    truncated = sweep / "1" / "results.json"
+    truncated.write_text(truncated.read_text()[:300])
+    result = _cli(str(sweep), "--no-pie")
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert str(truncated) in result.stderr and "exit status 3" in result.stderr
+    summary = (sweep / "report" / "summary.md").read_text()
+    assert "## Skipped records" in summary and f"- {truncated}: not readable JSON" in summary
+    assert "1 complete runs" in summary
+    assert set(pd.read_csv(sweep / "report" / "runs.csv")["run_dir"]) == {str(sweep / "0")}
+
+
 # --- PIEs ----------------------------------------------------------------------------------------------------
 
 

@@ -102,7 +102,9 @@ def _train_cmd(out: Path, tiny_overrides: list[str]) -> list[str]:
     return [sys.executable, "-m", "sparsenlp", *tiny_overrides, "lang=sw", "pruning=global_magnitude",
             "schedule=cubic", "pruning.sparsity=0.6", "schedule.start=0.1", "schedule.end=0.7",
             "schedule.updates=7", "trainer.max_steps=60", "trainer.eval_every=20", "trainer.checkpoint_every=10",
-            "trainer.save_model=true", "trainer.cpu_threads=1", "data.train_limit=400", f"hydra.run.dir={out}"]
+            "trainer.save_model=true", "trainer.cpu_threads=1", "data.train_limit=400", f"hydra.run.dir={out}",
+            # a loss entry every 7 steps: every checkpoint (10, 20, ...) falls between two entries
+            "trainer.log_every=7"]
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_overrides):
@@ -131,6 +133,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_overrides):
     b = json.loads((resumed / "results.json").read_text())
     assert b["training"]["resumed_from_step"] >= 30 and a["training"]["resumed_from_step"] is None
     assert b["test"] == a["test"] and b["dev"] == a["dev"]
+    # the logged training curve too: the loss entry after the resume averages the same batches
+    assert b["training"]["history"] == a["training"]["history"]
+    assert b["training"]["dev_history"] == a["training"]["dev_history"]
     assert b["pruning"]["per_tensor"] == a["pruning"]["per_tensor"] and b["pruning"]["trace"] == a["pruning"]["trace"]
     weights_a, weights_b = load_file(reference / "model" / "model.safetensors"), load_file(resumed / "model" / "model.safetensors")
     assert weights_a.keys() == weights_b.keys()

@@ -19,6 +19,10 @@ from sparsenlp.analysis.pie_report import PieReport, pie_report
 from sparsenlp.errors import SparseNLPError
 
 COMMANDS = ("table", "pie", "dashboard", "sync")
+# The report was written, but some results.json could not be used (named in the report): a script that
+# publishes a report must notice, a researcher reading it must see which runs are missing.
+EXIT_SKIPPED = 3
+Skipped = Sequence[str]  # "path: why" per results.json left out (collect.load_records)
 PIE_COLUMNS = ("lang", "tier", "condition", "model", "regime", "arm", "level", "n_dense", "n_sparse",
                "n_units", "n_pie", "fraction", "f1_dense_pie", "f1_dense_non_pie", "f1_sparse_pie",
                "f1_sparse_non_pie")
@@ -29,8 +33,16 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     return df.to_markdown(index=False, floatfmt=f".{digits}f", missingval="–") + "\n"
 
 
+def skipped_markdown(skipped: Skipped) -> list[str]:
+    """A section naming every results.json the report had to leave out, and why."""
+    if not skipped:
+        return []
+    return [f"\n## Skipped records\n\n{len(skipped)} results.json could not be used and are missing from every "
+            "table and figure below:\n\n", *(f"- {note}\n" for note in skipped), "\n"]
+
+
 def summary_markdown(sweep_dir: Path, table: pd.DataFrame, relative: pd.DataFrame, figures: Sequence[str],
-                     notes: Sequence[str], pies: PieReport | None, skipped: Sequence[str] = ()) -> str:
+                     notes: Sequence[str], pies: PieReport | None, skipped: Skipped = ()) -> str:
     runs = table["run_dir"].nunique()
     arms = sorted(set(table["arm"]))
     parts = [
@@ -38,7 +50,7 @@ def summary_markdown(sweep_dir: Path, table: pd.DataFrame, relative: pd.DataFram
         f"{runs} complete runs; {table['lang'].nunique()} test languages "
         f"({', '.join(sorted(table['lang'].unique()))}); arms: {', '.join(arms)}; "
         f"conditions: {', '.join(sorted(table['condition'].unique()))}. "
-        "Means are over seeds first, then over languages.\n\n",
+        "Means are over seeds first, then over languages.\n\n", *skipped_markdown(skipped),
         "## Test F1 (clean), mean over seeds\n\n", markdown_table(collect.f1_summary(table)),
     ]
     if not relative.empty:
@@ -55,21 +67,19 @@ def summary_markdown(sweep_dir: Path, table: pd.DataFrame, relative: pd.DataFram
         parts += ["\n## PIE fraction (clean), mean over languages; every condition: `sparsenlp-report pie`\n\n",
                   markdown_table(pie_means)]
     parts += ["\n## Figures\n\n", *(f"- [{name}](figures/{name}.png)\n" for name in figures)]
-    if skipped:
-        parts += ["\n## Skipped records\n\n", *(f"- {note}\n" for note in skipped)]
     if notes:
         parts += ["\n## Notes\n\n", *(f"- {note}\n" for note in notes)]
     return "".join(parts)
 
 
-def pie_markdown(sweep_dir: Path, pies: PieReport) -> str:
+def pie_markdown(sweep_dir: Path, pies: PieReport, skipped: Skipped = ()) -> str:
     table = pies.table[[c for c in PIE_COLUMNS if c in pies.table]]
     parts = [
         f"# Pruning Identified Exemplars: `{sweep_dir}`\n\n",
         "A sentence (token) is a PIE when the modal prediction of the sparse runs differs from that of the "
         "dense runs (Hooker et al. 2019). `fraction`: PIE share of sentences (tokens); `f1_<population>_<subset>`: "
         "mean F1 of that population's runs on the PIE / non-PIE sentences.\n\n",
-        markdown_table(table),
+        *skipped_markdown(skipped), markdown_table(table),
     ]
     if not pies.examples.empty:
         conditions = set(pies.examples["condition"])
@@ -87,8 +97,8 @@ def _note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
-def run_table(sweep_dir: Path, out: Path, with_pie: bool, jobs: int) -> None:
-    """``sparsenlp-report table``: runs.csv, runs.parquet, figures/*.png, summary.md."""
+def run_table(sweep_dir: Path, out: Path, with_pie: bool, jobs: int) -> Skipped:
+    """``sparsenlp-report table``: runs.csv, runs.parquet, figures/*.png, summary.md; returns the skipped records."""
     loaded, skipped = collect.load_records(sweep_dir)
     table = collect.table_from_records(loaded)
     relative = collect.relative_to_dense(table)
@@ -106,11 +116,13 @@ def run_table(sweep_dir: Path, out: Path, with_pie: bool, jobs: int) -> None:
     summary = summary_markdown(sweep_dir, table, relative, list(figures), notes, pies, skipped)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     print(f"{len(table)} rows ({table['run_dir'].nunique()} runs) and {len(figures)} figures → {out}")
+    return skipped
 
 
-def run_pie(sweep_dir: Path, out: Path, conditions: Sequence[str] | None, n_examples: int, jobs: int) -> None:
-    """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md, figures/pie_rate.png."""
-    table = collect.runs_table(sweep_dir)
+def run_pie(sweep_dir: Path, out: Path, conditions: Sequence[str] | None, n_examples: int, jobs: int) -> Skipped:
+    """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md, figures/pie_rate.png; returns the skipped records."""
+    loaded, skipped = collect.load_records(sweep_dir)
+    table = collect.table_from_records(loaded)
     pies = pie_report(table, conditions=conditions, n_examples=n_examples, jobs=jobs)
     for note in pies.skipped:
         _note(note)
@@ -123,10 +135,11 @@ def run_pie(sweep_dir: Path, out: Path, conditions: Sequence[str] | None, n_exam
     out.mkdir(parents=True, exist_ok=True)
     pies.table.to_csv(out / "pie.csv", index=False)
     pies.examples.to_csv(out / "pie_examples.csv", index=False)
-    (out / "pie.md").write_text(pie_markdown(sweep_dir, pies), encoding="utf-8")
+    (out / "pie.md").write_text(pie_markdown(sweep_dir, pies, skipped), encoding="utf-8")
     if figure is not None:
         plots.save({"pie_rate": figure}, out / "figures")
     print(f"{len(pies.table)} PIE rows, {len(pies.skipped)} cell(s) skipped → {out}")
+    return skipped
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -134,7 +147,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="sparsenlp-report",
         description="Collect a sweep's results.json files into one tidy table and draw the study's figures.",
         epilog="`sparsenlp-report SWEEP_DIR` is `sparsenlp-report table SWEEP_DIR`. "
-               "Outputs go to SWEEP_DIR/report/ unless --out says otherwise.",
+               "Outputs go to SWEEP_DIR/report/ unless --out says otherwise. Exit status: 0 report written from "
+               f"every results.json; {EXIT_SKIPPED} report written but some results.json were unusable (named in "
+               "the report); 1 nothing written.",
     )
     commands = parser.add_subparsers(dest="command", metavar="{table,pie,dashboard,sync}", required=True)
     table = commands.add_parser(
@@ -187,21 +202,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(args)
     logging.basicConfig(format="%(levelname)s: %(message)s")
     out = getattr(ns, "out", None) or ns.sweep_dir / "report"
+    skipped: Skipped = ()
     try:
         if ns.command == "pie":
-            run_pie(ns.sweep_dir, out, ns.conditions, ns.examples, ns.jobs)
+            skipped = run_pie(ns.sweep_dir, out, ns.conditions, ns.examples, ns.jobs)
         elif ns.command == "dashboard":
             wandb_commands.run_dashboard(ns.sweep_dir, out, ns.entity, ns.project, ns.group, ns.dry_run)
         elif ns.command == "sync":
             wandb_commands.run_sync(ns.sweep_dir, ns.entity, ns.project, ns.dry_run)
         else:
             target = ns.wandb and wandb_commands.prepare_summary_run(ns.sweep_dir, ns.entity, ns.project, ns.group)
-            run_table(ns.sweep_dir, out, not ns.no_pie, ns.jobs)
+            skipped = run_table(ns.sweep_dir, out, not ns.no_pie, ns.jobs)
             if target:
                 wandb_commands.run_summary_run(target, out, ns.wandb_mode)
     except SparseNLPError as exc:
         print(exc, file=sys.stderr)
         return 1
+    if skipped:
+        _note(f"{len(skipped)} results.json skipped (named in the report); exit status {EXIT_SKIPPED}")
+        return EXIT_SKIPPED
     return 0
 
 

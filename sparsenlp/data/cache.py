@@ -3,12 +3,14 @@
 The key covers everything the encoding depends on: the tokenizer (hash of its full serialisation),
 the raw data's identity, language, split, max_length and the sentence limit. Files are written
 atomically under a per-entry file lock, so parallel sweep workers share one cache folder safely and
-each entry is built once.
+each entry is built once. Entries are checked on every read (zip CRC-32), so a truncated or damaged
+file is reported with its path and rebuilt instead of failing every later run.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,8 +66,20 @@ class FeatureCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path) as arrays:
-                return Features.from_arrays(dict(arrays))
-        except (OSError, ValueError, KeyError) as exc:  # a corrupt entry is rebuilt, never trusted
-            log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
+            return read_checked(path)
+        # a damaged entry is rebuilt, never trusted; truncation and bit flips surface as a dozen exception
+        # types (BadZipFile, EOFError, ValueError, SyntaxError, NotImplementedError, ...), so catch them all
+        except Exception as exc:  # noqa: BLE001
+            log.warning("damaged feature cache entry %s (%s: %s); rebuilding it", path, type(exc).__name__, exc)
             return None
+
+
+def read_checked(path: Path) -> Features:
+    """Features from an ``.npz`` entry, after checking every member against the CRC-32 the zip format
+    stores with it, so any damage is found here, before numpy parses a single header."""
+    with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+    if bad is not None:
+        raise ValueError(f"member {bad} fails its CRC-32 check")
+    with np.load(path, allow_pickle=False) as arrays:
+        return Features.from_arrays(dict(arrays))

@@ -6,8 +6,11 @@ Both sources produce the same ``Sentence`` objects, so everything downstream is 
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from sparsenlp.errors import SparseNLPError
 
@@ -23,6 +26,31 @@ class Sentence:
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
     lang: str
+
+
+@contextlib.contextmanager
+def _utf8_file(path: Path) -> Iterator[TextIO]:
+    """The open file; a byte that is not UTF-8 is an error naming the line, not a 30-line traceback."""
+    with path.open(encoding="utf-8") as handle:
+        try:
+            yield handle
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+
+
+def _not_utf8(path: Path) -> SparseNLPError:
+    """Where the first invalid byte is (the text reader decodes in chunks, so its error cannot say)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return SparseNLPError(
+            f"line {line} of {path} is not UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); WikiANN files "
+            f"are UTF-8: fix that line or re-encode the file (iconv -f <its encoding> -t UTF-8)"
+        )
+    return SparseNLPError(f"{path} changed while it was read; run again")
 
 
 def read_wikiann_file(path: Path, lang: str, limit: int | None = None) -> list[Sentence]:
@@ -44,7 +72,7 @@ def read_wikiann_file(path: Path, lang: str, limit: int | None = None) -> list[S
             tokens.clear()
             tags.clear()
 
-    with path.open(encoding="utf-8") as handle:
+    with _utf8_file(path) as handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.rstrip("\n").rstrip("\r")
             if not line.strip():

@@ -1,8 +1,9 @@
 """Resumable training checkpoints: everything needed to continue a killed job bit-for-bit.
 
 Model, optimizer, LR scheduler, every callback's state (pruning masks and schedule trace), RNG states,
-the position in the data order and the best-so-far dev checkpoint. Written atomically, so a job killed
-while saving still has its previous checkpoint.
+the position in the data order, the best-so-far dev checkpoint and the training loss summed since the
+last log entry (so the first entry after a resume averages the same batches as an uninterrupted run).
+Written atomically, so a job killed while saving still has its previous checkpoint.
 """
 from __future__ import annotations
 

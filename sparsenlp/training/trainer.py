@@ -155,6 +155,8 @@ class Trainer:
         train_seconds = 0.0
         batch_in_epoch, epoch = 0, 0
         resumed_from = None
+        # the running loss stays on the device and is read back only when logged: no per-batch GPU sync
+        running_loss, running_n = torch.zeros((), device=self.device), 0
 
         if ckpt_path is not None and cfg.resume and ckpt_path.is_file():
             state = load_checkpoint(ckpt_path, self.model, optimizer, scheduler, self.callbacks)
@@ -163,12 +165,12 @@ class Trainer:
             best = state["best"]
             seen_windows, seen_tokens, train_seconds = state["seen_windows"], state["seen_tokens"], state["train_seconds"]
             set_rng_state(state["rng"])
+            if "running_loss" in state:  # the batches since the last log entry count towards the next one
+                running_loss, running_n = state["running_loss"].to(self.device), state["running_n"]
             resumed_from = self.step
             progress.update(self.step)
             log.info("resumed from %s at step %d", ckpt_path, self.step)
 
-        # the running loss stays on the device and is read back only when logged: no per-batch GPU sync
-        running_loss, running_n = torch.zeros((), device=self.device), 0
         tick = time.perf_counter()
         while self.step < self.total_steps:
             batches = train_batches(self.train.features, self.batch_size, self.seed, epoch, group)
@@ -217,7 +219,8 @@ class Trainer:
                                     callbacks=self.callbacks, step=self.step, epoch=epoch,
                                     batch_in_epoch=batch_in_epoch, history=self.history,
                                     dev_history=self.dev_history, best=best, seen_windows=seen_windows,
-                                    seen_tokens=seen_tokens, train_seconds=train_seconds, rng=rng_state())
+                                    seen_tokens=seen_tokens, train_seconds=train_seconds, rng=rng_state(),
+                                    running_loss=running_loss.detach().cpu(), running_n=running_n)
                     tick = time.perf_counter()
             if batch_in_epoch >= len(batches):
                 epoch, batch_in_epoch = epoch + 1, 0

@@ -1,0 +1,61 @@
+"""Sweep workers stop when the sweep's main process dies.
+
+Under ``hydra/launcher=joblib`` jobs run in loky worker processes, children of ``sparsenlp-train``.
+Killing only that main process (``kill -TERM`` or ``-9``, the OOM killer, a closed SSH session) used to
+leave the workers training on into the job folders that a relaunch would use. ``sparsenlp-train``
+writes ``host:pid`` into ``$SPARSENLP_LAUNCHER``, which its child processes inherit; a job whose parent
+is that process checks once a second that it still is, and exits (status 1, after an error line in the
+job's log) as soon as it has been re-parented. Its last checkpoint stays, and the job lock goes with the
+process (:mod:`sparsenlp.runlock`), so a relaunch resumes the job.
+
+Jobs in the main process (basic launcher) and jobs whose parent is something else (SLURM's slurmstepd,
+Ray's raylet, a process on another host that inherited the variable through ``sbatch --export``) are
+left alone: their lifetime is their scheduler's business.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+log = logging.getLogger(__name__)
+ENV = "SPARSENLP_LAUNCHER"
+_started = False
+
+
+def mark_launcher() -> None:
+    """Called by ``sparsenlp-train`` before Hydra launches anything."""
+    os.environ[ENV] = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def launcher_pid() -> int | None:
+    """The pid of the ``sparsenlp-train`` process that is this process's parent, if it is."""
+    host, _, pid = os.environ.get(ENV, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    pid_value = int(pid)
+    return pid_value if pid_value == os.getppid() and pid_value != os.getpid() else None
+
+
+def _watch(parent: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            log.error("the sweep's main process (pid %d) is gone: stopping this job (pid %d); relaunch the sweep "
+                      "to resume it from its last checkpoint", parent, os.getpid())
+            os._exit(1)  # log handlers flush every record; nothing else is worth finishing
+
+
+def exit_with_launcher(interval: float = 1.0) -> bool:
+    """In a sweep worker, start (once per process) the thread that ends it with its launcher; returns
+    whether this process is watched."""
+    global _started
+    parent = launcher_pid()
+    if parent is None:
+        return False
+    if not _started:
+        threading.Thread(target=_watch, args=(parent, interval), name="sparsenlp-parent-watch", daemon=True).start()
+        _started = True
+    return True

@@ -1,0 +1,125 @@
+"""One live process per job folder.
+
+A relaunched sweep must not start a job whose folder another process is still writing: both would train
+into the same checkpoint and record. While a job runs it holds an exclusive ``flock`` on
+``<output_dir>/.job.lock``, a file that also names the holder (host, pid, start time). The kernel drops
+the lock when the holder exits, however it exits (SIGKILL, OOM kill, node reboot on a cluster file system
+with working locks), so a lock left by a dead process is simply taken over, with a warning; a live holder
+makes the new process refuse the job with a one-line error that names it. This works for every launcher
+because it is taken in the job itself, wherever the launcher runs it.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sparsenlp.errors import SparseNLPError
+
+log = logging.getLogger(__name__)
+LOCK_NAME = ".job.lock"
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    """What the holder wrote into the lock file ({} if nothing readable yet)."""
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8")
+        found = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def holder(path: Path) -> dict[str, Any]:
+    """Who holds (or last held) the lock file at ``path``: host, pid, start time; {} if unknown."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return {}
+    try:
+        return _holder(fd)
+    finally:
+        os.close(fd)
+
+
+def describe(info: dict[str, Any]) -> str:
+    if not info:
+        return "another process"
+    return f"pid {info.get('pid')} on host {info.get('host')} (started {info.get('started')})"
+
+
+class LocksUnsupported(OSError):
+    """The file system of the job folder has no working flock (e.g. Lustre mounted without flock)."""
+
+
+def _open_locked(path: Path) -> int | None:
+    """An fd holding the lock on ``path``, or None when a live process holds it.
+
+    A previous holder unlinks the file just before it unlocks, so the lock we get may be on a file that
+    no longer has a name: then we try again on the new file, and two processes can never both hold it.
+    """
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the folder was removed in between (see release)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            raise LocksUnsupported(exc.errno, exc.strerror) from exc
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def job_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s job lock for the block; SparseNLPError if a live process holds it."""
+    path = out_dir / LOCK_NAME
+    try:
+        fd = _open_locked(path)
+    except LocksUnsupported as exc:
+        # refusing would stop every job of the study; running unlocked is what happened before locks existed
+        log.warning("cannot lock %s (%s): this job runs without protection against a second process on its "
+                    "folder", path, exc.strerror)
+        path.unlink(missing_ok=True)
+        yield
+        return
+    if fd is None:
+        live = holder(path)
+        kill = f" (kill {live['pid']} on {live['host']})" if live.get("pid") else ""
+        raise SparseNLPError(
+            f"job folder {out_dir} is in use by {describe(live)}; wait for that job to finish, or stop it{kill} "
+            f"and relaunch (with trainer.checkpoint_every set, it resumes from its last checkpoint)"
+        )
+    previous = _holder(fd)
+    if previous:
+        log.warning("taking over the job lock of %s, which is no longer running", describe(previous))
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+    try:
+        yield
+    finally:
+        # unlink while still holding the lock (see _open_locked), then drop a folder that held only the lock
+        path.unlink(missing_ok=True)
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()

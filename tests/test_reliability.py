@@ -1,0 +1,176 @@
+"""Faults of a study run at scale: unwritable output folders, relaunches over jobs that still run, a
+sweep's main process killed under its workers. Each through the real CLI, asserting the exit status,
+the one-line message and what is left on disk."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sparsenlp import runlock
+from tests.conftest import REPO
+from tests.helpers import assert_one_line_error, cli
+
+# --- an output folder that cannot be written -------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only(tmp_path) -> Iterator[tuple[Path, list[str]]]:
+    """A folder, and a command prefix under which it is read-only. Root ignores permission bits, so as
+    root the folder becomes a read-only bind mount in a private mount namespace of the command (nothing
+    changes for any other process); otherwise it is chmod 0o555."""
+    folder = tmp_path / "ro"
+    (folder / "existing").mkdir(parents=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        (folder / "existing").chmod(0o555)
+        yield folder, []
+        (folder / "existing").chmod(0o755)
+        folder.chmod(0o755)
+        return
+    if shutil.which("unshare") is None:
+        pytest.skip("running as root, and without unshare(1) root cannot make a folder read-only for a test")
+    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+              'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', str(folder)]
+    probe = subprocess.run([*prefix, "touch", str(folder / "probe")], capture_output=True, text=True)
+    if probe.returncode == 0 or (folder / "probe").exists():
+        pytest.fail(f"the read-only mount did not stop a write: {probe.stderr}")
+    if "Read-only file system" not in probe.stderr:
+        pytest.skip(f"running as root, and root cannot make a read-only mount here: {probe.stderr.strip()}")
+    yield folder, prefix
+
+
+@pytest.mark.parametrize("case", ["run dir exists", "run dir to create", "sweep dir"])
+def test_unwritable_output_folder_is_one_line_error(read_only, case, tiny_overrides):
+    folder, prefix = read_only
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    if case == "sweep dir":
+        target, key = folder / "sweep", "hydra.sweep.dir"
+        args = ["-m", f"hydra.sweep.dir={target}", "lang=de,sw"]
+    else:
+        target, key = (folder / "existing" if case == "run dir exists" else folder / "new" / "run"), "hydra.run.dir"
+        args = [f"hydra.run.dir={target}"]
+    result = cli([*args[:1], *tiny_overrides, *args[1:]], prefix=prefix)  # Hydra wants -m before overrides
+    assert_one_line_error(result, f"cannot write to the output folder {target}", f"{key}=")
+    assert result.returncode == 1
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+# --- one live process per job folder ---------------------------------------------------------------------------
+
+
+def _short_job(tiny_overrides: list[str], out: Path) -> list[str]:
+    return [*tiny_overrides, "lang=sw", "trainer.max_steps=5", "trainer.eval_every=5", "trainer.cpu_threads=1",
+            f"hydra.run.dir={out}"]
+
+
+HOLD = """
+import sys
+from pathlib import Path
+from sparsenlp.runlock import job_lock
+with job_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.slow
+def test_a_job_held_by_a_live_process_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path, tiny_overrides):
+    out = tmp_path / "job"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = cli(_short_job(tiny_overrides, out))
+        assert_one_line_error(refused, f"job folder {out} is in use by pid {holder.pid} on host {socket.gethostname()}",
+                              f"kill {holder.pid}")
+        assert refused.returncode == 1 and holder.poll() is None
+        assert not (out / "results.json").exists() and not (out / "checkpoints").exists()  # nothing of the job ran
+    finally:
+        holder.kill()  # SIGKILL: no clean-up, the lock file and its holder's pid stay behind
+        holder.wait()
+    assert json.loads((out / runlock.LOCK_NAME).read_text())["pid"] == holder.pid
+
+    again = cli(_short_job(tiny_overrides, out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = (out / "sparsenlp.log").read_text()
+    assert f"taking over the job lock of pid {holder.pid} on host {socket.gethostname()}" in log
+    assert json.loads((out / "results.json").read_text())["status"] == "complete"
+    assert not (out / runlock.LOCK_NAME).exists()
+
+
+# --- the sweep's main process killed under its joblib workers -----------------------------------------------------
+
+
+def _sweep_args(tiny_overrides: list[str], sweep: Path) -> list[str]:
+    return ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}", *tiny_overrides,
+            "lang=sw", "pruning=dense,global_magnitude", "pruning.sparsity=0.5", "trainer.max_steps=150",
+            "trainer.eval_every=150", "trainer.checkpoint_every=5", "trainer.cpu_threads=1"]
+
+
+def _lock_holders(sweep: Path, jobs: int, proc: subprocess.Popen) -> dict[Path, int]:
+    """job folder → pid of the process training it, once every job has written a checkpoint."""
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended (status {proc.returncode}) before it could be interrupted")
+        dirs = [sweep / str(n) for n in range(jobs)]
+        if all((d / "checkpoints" / "last.pt").is_file() and (d / runlock.LOCK_NAME).is_file() for d in dirs):
+            holders = {d: runlock.holder(d / runlock.LOCK_NAME).get("pid") for d in dirs}
+            if all(holders.values()):
+                return holders
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_joblib_workers_stop_with_the_sweep_and_a_relaunch_resumes_every_job(tmp_path, tiny_overrides, sig):
+    sweep = tmp_path / "sweep"
+    args = _sweep_args(tiny_overrides, sweep)
+    main = subprocess.Popen([sys.executable, "-m", "sparsenlp", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        holders = _lock_holders(sweep, 2, main)
+        assert main.pid not in holders.values()  # the jobs run in worker processes
+        main.send_signal(sig)  # only the main process, as `kill` on its pid would
+        main.wait()
+        # the workers notice within about a second; the wait only guards against a hang
+        gone, alive = psutil.wait_procs([psutil.Process(p) for p in holders.values() if psutil.pid_exists(p)],
+                                        timeout=120)
+        assert not alive, f"workers still running after the sweep's main process died: {alive}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(main.pid, signal.SIGKILL)  # whatever is left of this test's process group
+    for job in holders:
+        assert not (job / "results.json").exists()  # stopped mid-training, not left to finish on their own
+        assert "the sweep's main process" in (job / "sparsenlp.log").read_text()
+
+    again = cli(args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for job in holders:
+        record = json.loads((job / "results.json").read_text())
+        assert record["status"] == "complete" and record["training"]["resumed_from_step"] >= 5
+        assert not (job / runlock.LOCK_NAME).exists()
+
+
+def test_a_file_system_without_locks_runs_the_job_unlocked_with_a_warning(tmp_path, monkeypatch, caplog):
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(runlock.fcntl, "flock", no_flock)
+    ran = []
+    with caplog.at_level("WARNING", logger="sparsenlp.runlock"), runlock.job_lock(tmp_path / "job"):
+        ran.append(True)
+    assert ran and "runs without protection" in caplog.text and os.strerror(errno.ENOLCK) in caplog.text
+    assert not (tmp_path / "job" / runlock.LOCK_NAME).exists()

@@ -1,0 +1,96 @@
+"""Sweeps through SLURM for real: a one-node cluster started by the tests (tests/slurm.py) runs a
+``hydra/launcher=submitit_slurm`` sweep to complete records, and a job requeued mid-training
+(``scontrol requeue``) resumes from its checkpoint to exactly the result of an uninterrupted run."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import REPO
+from tests.helpers import cli
+from tests.slurm import PARTITION, SlurmCluster, slurm_cluster  # noqa: F401  (slurm_cluster: the fixture)
+
+pytestmark = pytest.mark.slow
+
+# one CPU and 1 GB per job: the node is this machine (the launcher's defaults ask for a GPU and 32 GB)
+LAUNCHER = ["hydra/launcher=submitit_slurm", f"hydra.launcher.partition={PARTITION}", "hydra.launcher.gpus_per_node=null",
+            "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
+
+
+def _job_ids(sweep: Path) -> list[str]:
+    """The SLURM ids of a sweep's jobs (<array>_<task>, or <job> for a one-job sweep), from submitit's folders."""
+    folder = sweep / ".submitit"
+    return sorted(p.parent.name for p in folder.glob("*/*_submitted.pkl")) if folder.is_dir() else []
+
+
+def _states(cluster: SlurmCluster, job_id: str) -> list[str]:
+    """Every state sacct recorded for the job, oldest first (-D: a requeued job's earlier runs too)."""
+    out = cluster.run("sacct", "-D", "-X", "-n", "--parsable2", "-o", "JobID,State", "-j", job_id).stdout
+    return [line.split("|")[1] for line in out.splitlines() if line.split("|")[0] == job_id]
+
+
+def test_submitit_slurm_sweep_completes_every_record(slurm_cluster, tmp_path, tiny_overrides):
+    sweep = tmp_path / "sweep"
+    result = cli(["-m", *LAUNCHER, f"hydra.sweep.dir={sweep}", *tiny_overrides, "trainer.max_steps=10",
+                  "trainer.eval_every=10", "trainer.cpu_threads=1", "pruning=global_magnitude",
+                  "pruning.sparsity=0.5", "lang=de,sw"], env=slurm_cluster.env)
+    assert result.returncode == 0, result.stderr[-3000:] + slurm_cluster.logs()
+    records = [json.loads((sweep / str(n) / "results.json").read_text()) for n in range(2)]
+    assert [r["config"]["lang"] for r in records] == ["de", "sw"]
+    assert all(r["status"] == "complete" and r["pruning"]["achieved"] == pytest.approx(0.5, abs=1e-3) for r in records)
+    jobs = _job_ids(sweep)
+    assert len(jobs) == 2  # one array task per sweep point, and sacct knows them
+    assert {job: _states(slurm_cluster, job) for job in jobs} == {job: ["COMPLETED"] for job in jobs}
+
+
+def _train_overrides(tiny_overrides: list[str]) -> list[str]:
+    return [*tiny_overrides, "lang=sw", "pruning=global_magnitude", "schedule=cubic", "pruning.sparsity=0.6",
+            "schedule.start=0.02", "schedule.end=0.34", "schedule.updates=19", "trainer.max_steps=300",
+            "trainer.eval_every=100", "trainer.checkpoint_every=5", "trainer.log_every=7", "trainer.save_model=true",
+            "trainer.cpu_threads=1"]
+
+
+def test_requeued_job_resumes_to_the_result_of_an_uninterrupted_run(slurm_cluster, tmp_path, tiny_overrides):
+    overrides = _train_overrides(tiny_overrides)
+    reference = tmp_path / "uninterrupted"
+    ok = cli([*overrides, f"hydra.run.dir={reference}"])
+    assert ok.returncode == 0, ok.stderr[-3000:]
+
+    sweep = tmp_path / "sweep"
+    main = subprocess.Popen([sys.executable, "-m", "sparsenlp", "-m", *LAUNCHER, f"hydra.sweep.dir={sweep}",
+                             *overrides], cwd=REPO, env=slurm_cluster.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    checkpoint = sweep / "0" / "checkpoints" / "last.pt"
+    try:
+        while not (checkpoint.is_file() and torch.load(checkpoint, weights_only=False)["step"] >= 5):
+            if main.poll() is not None:
+                pytest.fail(f"the sweep ended before its job could be requeued:\n{main.stdout.read()[-3000:]}")
+            time.sleep(0.2)
+        (job,) = _job_ids(sweep)
+        slurm_cluster.run("scontrol", "requeue", job)  # SLURM stops the job and queues it again
+        output, _ = main.communicate(timeout=600)
+    finally:
+        if main.poll() is None:
+            main.kill()
+    assert main.returncode == 0, output[-3000:] + slurm_cluster.logs()
+    assert _states(slurm_cluster, job) == ["REQUEUED", "COMPLETED"]
+
+    a = json.loads((reference / "results.json").read_text())
+    b = json.loads((sweep / "0" / "results.json").read_text())
+    assert a["training"]["resumed_from_step"] is None and b["training"]["resumed_from_step"] >= 5
+    assert "taking over the job lock" in (sweep / "0" / "sparsenlp.log").read_text()  # the killed run's lock
+    assert b["test"] == a["test"] and b["dev"] == a["dev"]
+    assert b["training"]["history"] == a["training"]["history"]
+    assert b["training"]["dev_history"] == a["training"]["dev_history"]
+    assert b["pruning"]["per_tensor"] == a["pruning"]["per_tensor"] and b["pruning"]["trace"] == a["pruning"]["trace"]
+    weights_a = load_file(reference / "model" / "model.safetensors")
+    weights_b = load_file(sweep / "0" / "model" / "model.safetensors")
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # same masks, same values
