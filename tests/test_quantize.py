@@ -2,7 +2,6 @@
 predictions that mostly agree with fp32 and an F1 that seqeval reproduces from the saved predictions."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -71,21 +70,15 @@ def test_bad_input():
 
 @pytest.mark.slow
 def test_trained_model_int8_agrees_and_f1_is_seqeval_of_saved_predictions(tmp_path, tiny_overrides):
-    from sparsenlp.data.datamodule import encode_all, load_sentences
     from sparsenlp.data.wikiann import LABELS
-    from sparsenlp.models import build_model, build_tokenizer
-    from sparsenlp.training.trainer import Trainer
+    from sparsenlp.train import build_job
     from tests.helpers import compose_run
 
-    cfg = compose_run([*tiny_overrides, "lang=sw", "trainer.max_steps=60", "trainer.eval_every=60"], tmp_path)
-    data = load_sentences(dict(cfg.data), ["sw"])
-    tokenizer = build_tokenizer(cfg.model, data.train_corpus, "sw-quantize-test", Path(cfg.data.cache_dir))
-    encode_all(data, dict(cfg.data), tokenizer)
-    torch.manual_seed(0)
-    trainer = Trainer(build_model(cfg.model, tokenizer, LABELS), data.train, data.dev, LABELS, cfg.trainer, seed=0,
-                      pad_id=tokenizer.pad_token_id)
+    job = build_job(compose_run([*tiny_overrides, "lang=sw", "trainer.max_steps=60", "trainer.eval_every=60"],
+                                tmp_path))
+    trainer, tokenizer = job.trainer, job.tokenizer
     trainer.fit()
-    test = data.test["sw"]
+    test = job.data.test["sw"]
     result = evaluate_quantized(trainer.model, {"sw": test}, LABELS, 32, tokenizer.pad_token_id, threads=1)
 
     fp32_metrics, fp32_pred = trainer.evaluate(test)  # the trainer's own evaluation of the same model
