@@ -70,7 +70,8 @@ def load_records(sweep_dir: str | Path) -> tuple[list[tuple[Path, RunRecord]], l
         try:
             loaded.append((path.parent, records.read(path)))
         except ValidationError as exc:
-            skipped.append(f"{path}: not a complete run record ({_reason(exc)})")
+            what = "not readable JSON" if exc.errors()[0]["type"] == "json_invalid" else "not a complete run record"
+            skipped.append(f"{path}: {what} ({_reason(exc)})")
         except (OSError, ValueError) as exc:
             skipped.append(f"{path}: not readable JSON ({str(exc).splitlines()[0][:120]})")
     for note in skipped:
