@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 from sparsenlp.config import CONFIG_MODULE, RunConfig, settings
+from sparsenlp.training.callbacks import Callback
 from tests.conftest import REPO
 
 CONF = REPO / "conf"
@@ -54,3 +55,22 @@ def sweep_overrides(tiny_overrides: list[str]) -> list[str]:
         "data.train_limit=200", "data.dev_limit=50", "data.test_limit=50", "logger=wandb", "logger.mode=offline",
         "logger.system_metrics=false", "trainer.cpu_threads=1",
     ]
+
+
+class ZeroWatcher(Callback):
+    """A trainer callback added after the pruner (callbacks run in order): after every optimizer step the
+    pruned weights are exactly 0 and no pruned weight regrows (monotone masks)."""
+
+    def __init__(self, pruner) -> None:
+        self.pruner, self.previous, self.checked = pruner, None, 0
+
+    def on_step_end(self, trainer, step: int) -> None:
+        import torch
+
+        masks = {n: m.clone() for n, m in self.pruner.masks.masks.items()}
+        for name, param in self.pruner.masks.params.items():
+            assert torch.count_nonzero(param.detach()[~masks[name]]) == 0, f"step {step}: pruned weights of {name}"
+        if self.previous is not None:
+            for name, mask in masks.items():
+                assert not (mask & ~self.previous[name]).any(), f"step {step}: {name} regrew a pruned weight"
+        self.previous, self.checked = masks, self.checked + 1

@@ -16,6 +16,7 @@ from sparsenlp.pruning.movement import MovementPruner, MovementScores
 from sparsenlp.pruning.schedules import Schedule
 from sparsenlp.tracking.schema import PruningInfo
 from sparsenlp.training.callbacks import Callback
+from tests.helpers import ZeroWatcher
 
 
 # ---- scores --------------------------------------------------------------------------------------
@@ -306,22 +307,12 @@ def test_scores_follow_the_model_to_cuda():
 
 # ---- inside sparsenlp's Trainer (tiny BERT, real WikiANN) ------------------------------------------------
 
-class ZeroWatcher(Callback):
-    """After every optimizer step (callbacks run in order, so after the pruner): pruned weights are 0,
-    no pruned weight regrows, and the scores moved during the pruning window."""
-
-    def __init__(self, pruner: MovementPruner) -> None:
-        self.pruner, self.previous, self.checked = pruner, None, 0
+class ScoreWatcher(ZeroWatcher):
+    """Zeros kept and masks monotone (ZeroWatcher), and the scores moved during the pruning window only."""
 
     def on_step_end(self, trainer, step: int) -> None:
-        masks = {n: m.clone() for n, m in self.pruner.masks.masks.items()}
-        for name, param in self.pruner.masks.params.items():
-            assert torch.count_nonzero(param.detach()[~masks[name]]) == 0, f"step {step}: {name}"
-        if self.previous is not None:
-            for name, mask in masks.items():
-                assert not (mask & ~self.previous[name]).any(), f"step {step}: {name} regrew"
+        super().on_step_end(trainer, step)
         assert self.pruner.scores.steps == min(step, self.pruner.final_step)
-        self.previous, self.checked = masks, self.checked + 1
 
 
 def tiny_trainer(tmp_path, tiny_overrides, output_dir=None, extra=()):
@@ -340,7 +331,7 @@ def tiny_trainer(tmp_path, tiny_overrides, output_dir=None, extra=()):
 @pytest.mark.slow
 def test_movement_pruning_in_training_keeps_zeros(tmp_path, tiny_overrides):
     trainer, pruner = tiny_trainer(tmp_path, tiny_overrides)
-    watcher = ZeroWatcher(pruner)
+    watcher = ScoreWatcher(pruner)
     trainer.add_callback(watcher)
     trainer.fit()
     assert watcher.checked == 30 and pruner.scores.steps == 21

@@ -8,26 +8,9 @@ from torch.nn.utils import prune
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.evaluation.metrics import ner_metrics
 from sparsenlp.train import build_job, run
-from sparsenlp.training.callbacks import Callback
-from tests.helpers import compose_run
+from tests.helpers import ZeroWatcher, compose_run
 
 pytestmark = pytest.mark.slow
-
-
-class ZeroWatcher(Callback):
-    """Runs after the pruner: checks the invariants after every optimizer step."""
-
-    def __init__(self, pruner) -> None:
-        self.pruner, self.previous, self.checked = pruner, None, 0
-
-    def on_step_end(self, trainer, step: int) -> None:
-        masks = {n: m.clone() for n, m in self.pruner.masks.masks.items()}
-        for name, param in self.pruner.masks.params.items():
-            assert torch.count_nonzero(param.detach()[~masks[name]]) == 0, f"step {step}: pruned weights of {name}"
-        if self.previous is not None:
-            for name, mask in masks.items():
-                assert not (mask & ~self.previous[name]).any(), f"step {step}: {name} regrew a pruned weight"
-        self.previous, self.checked = masks, self.checked + 1
 
 
 @pytest.mark.parametrize("method", ["global_magnitude", "layerwise_magnitude"])

@@ -6,13 +6,11 @@ The loop machinery (schedule -> masks -> zeros after every optimizer step, trace
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 
 from sparsenlp.config.pruning import MOVEMENT, SEMI_STRUCTURED, STRUCTURED, PruningConfig
 from sparsenlp.config.schedule import ScheduleConfig
-from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.scheduled import SELECTORS, ScheduledPruner
 from sparsenlp.pruning.schedules import Schedule
 from sparsenlp.pruning.structured import StructuredPruner, check_structured_supported

@@ -19,14 +19,13 @@ gradient the optimizer applies: after gradient accumulation and clipping, before
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.scheduled import SELECTORS, ScheduledPruner
-from sparsenlp.pruning.schedules import Schedule
 
 
 class MovementScores:
@@ -94,17 +93,8 @@ class MovementPruner(ScheduledPruner):
     criterion = "movement"
     name = "movement"  # global or per tensor: the record's `scope` says which
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        method: str,
-        params: Mapping[str, torch.nn.Parameter] | Sequence[str] | None,
-        schedule: Schedule,
-        monotone: bool = True,
-        prune_embeddings: bool = False,
-    ) -> None:
-        super().__init__(model, method, params, schedule, monotone, prune_embeddings)
-        if int(schedule.start_step) == 0 and schedule.target(0) > 0:
+    def setup(self) -> None:
+        if self.schedule.start_step == 0 and self.schedule.target(0) > 0:
             raise SparseNLPError(
                 "movement pruning ranks weights by how training moved them, so it cannot prune at step 0; "
                 "start the schedule later (schedule.start > 0, e.g. schedule.start=0.1)"

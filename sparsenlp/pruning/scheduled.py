@@ -60,8 +60,11 @@ class ScheduledPruner(Callback):
         self.total_params = sum(p.numel() for p in model.parameters())
         self.trace: list[dict[str, float]] = []
         self.final_step = schedule.end_step  # the final sparsity is in force from here on
+        self.setup()
 
     # ------------------------------------------------------------------ what subclasses provide
+    def setup(self) -> None:
+        """Criterion-specific checks and state, once the masks exist (e.g. movement scores)."""
     @property
     def name(self) -> str:
         """The method's name in configs and records (``pruning.method``)."""
