@@ -369,3 +369,16 @@ def test_keyed_streams_are_reproducible_and_distinct():
     for other in (keyed_rng(1, "de", "clean"), keyed_rng(0, "de", "char_noise@0.1"), keyed_rng(0, "clean", "de")):
         assert not (a == other.integers(0, 2**31, 4)).all()
     assert len({tuple(keyed_rng(0, *names).integers(0, 2**31, 2)) for names in itertools.permutations("abc")}) == 6
+
+
+def test_one_pass_gives_both_tables_as_the_separate_functions_do():
+    from sparsenlp.analysis.dense_comparison import compare_to_dense
+    from sparsenlp.analysis.pie_floor import pie_floor_table
+
+    cells = _cells()
+    both = compare_to_dense(cells, n_boot=300, seed=2)
+    pd.testing.assert_frame_equal(both.significance, significance_table(cells, n_boot=300, seed=2))
+    pd.testing.assert_frame_equal(both.pie, pie_floor_table(cells, n_boot=300, seed=2))
+    raw = compare_to_dense(cells, n_boot=300, seed=2, correction=None, pie_levels=())
+    assert raw.significance["p_adjusted"].isna().all() and raw.pie.empty
+    pd.testing.assert_frame_equal(adjust(raw.significance), both.significance)

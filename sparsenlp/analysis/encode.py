@@ -174,12 +174,16 @@ class TestSet:
         return self._ranked
 
     def sentence_ranks(self, codes: np.ndarray) -> np.ndarray:
-        """Codes → ranks of their tag sequences in lexicographic order (same shape)."""
+        """Codes → ranks of their tag sequences in lexicographic order (same shape).
+
+        Ranks are comparable only within one vocabulary: encode every run to be compared first, since a
+        run with new sequences shifts the ranks of others (codes themselves never change)."""
         return self._ranking()[1][codes]
 
     def token_ranks(self, codes: np.ndarray) -> np.ndarray:
         """Codes of shape (..., n) → per-token tag ranks of shape (..., total tokens), sentences in ids order;
-        tags rank in string order, as :func:`~sparsenlp.evaluation.pie.modal` compares them."""
+        tags rank in string order, as :func:`~sparsenlp.evaluation.pie.modal` compares them (comparable
+        within one vocabulary, as for :meth:`sentence_ranks`)."""
         _, _, flat, offsets, _ = self._ranking()
         starts = np.repeat(np.cumsum(self.n_tokens) - self.n_tokens, self.n_tokens)
         within = np.arange(int(self.n_tokens.sum())) - starts
