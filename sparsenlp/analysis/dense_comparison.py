@@ -36,10 +36,11 @@ def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, c
     ``p_adjusted`` empty, for a caller that streams parts of a sweep and adjusts the concatenation
     (:func:`stats.adjust`); ``pie_levels=()`` skips PIEs."""
     settings = Settings(n_boot, seed, confidence, tuple(resample))
+    counts = settings.counts()  # test sets of the same size share their resamples
     significance, pies = [], []
     for lang, lang_cells in stats.language_groups(cells):
         encodings = Encodings()  # one language's runs at a time
-        sums = settings.sums()
+        sums = settings.sums(counts)
         finish_f1 = stats.plan_language(lang, lang_cells, encodings, sums, settings)
         finish_pie = (pie_floor.plan_language(lang, lang_cells, encodings, sums, settings, pie_levels, max_splits)
                       if pie_levels else list)

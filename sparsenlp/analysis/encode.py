@@ -3,15 +3,16 @@
 The significance bootstrap (:mod:`sparsenlp.analysis.stats`) and the PIE noise floor
 (:mod:`sparsenlp.analysis.pie_floor`) never look at tags again. Per run and test sentence they need
 
-- the number of predicted spans and of correctly predicted spans, with spans (type, start, end) taken
-  from seqeval's ``get_entities``: the extraction behind ``seqeval.metrics.f1_score`` in its default,
-  conlleval-compatible mode, so that F1 = 2·TP / (predicted + gold) summed over any set of sentences is
-  seqeval's micro span F1 on those sentences;
+- the number of predicted spans and of correctly predicted spans (type, start, end), with spans as
+  seqeval's ``get_entities`` finds them (:mod:`sparsenlp.analysis.spans`): the extraction behind
+  ``seqeval.metrics.f1_score`` in its default, conlleval-compatible mode, so that F1 = 2·TP /
+  (predicted + gold) summed over any set of sentences is seqeval's micro span F1 on those sentences;
 - a code for the predicted tag sequence, ranked in the lexicographic order of the sequences, so that a
   modal prediction computed on codes breaks ties exactly as :func:`sparsenlp.evaluation.pie.modal` does.
 
-Entity extraction runs once per distinct predicted sequence of a test set (most runs repeat most
-predictions), not once per run and sentence.
+Spans are extracted once per distinct tag sequence of a test set (runs repeat most predictions), and
+the only per-row Python work is reading the row, checking it against the test set and looking its
+sequence up.
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from seqeval.metrics.sequence_labeling import get_entities
 
+from sparsenlp.analysis.spans import extract
 from sparsenlp.errors import SparseNLPError
 
 Row = Mapping[str, Any]
 Run = Sequence[Row]
+TYPE_SLOTS = 1 << 16  # span key = (start · (longest + 1) + end) · TYPE_SLOTS + type
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,19 @@ class TestSet:
         rows = [by_id[sid] for sid in self.ids]
         self.tokens = [list(r["tokens"]) for r in rows]
         self.gold_tags = [list(r["gold"]) for r in rows]
+        self.n_tokens = np.array([len(t) for t in self.tokens], dtype=np.int64)
+        self._longest = int(self.n_tokens.max(initial=0)) + 1
         self._vocab: dict[tuple[str, ...], int] = {}
         self._sequences: list[tuple[str, ...]] = []  # index = code
-        self._entities: list[frozenset | None] = []
-        self.gold_codes = [self._code(tuple(g)) for g in self.gold_tags]
-        self.gold_entities = [self._spans(c) for c in self.gold_codes]
-        self.gold = np.array([len(e) for e in self.gold_entities], dtype=np.int32)
-        self.n_tokens = np.array([len(t) for t in self.tokens], dtype=np.int32)
+        self._types: dict[str, int] = {}
+        self._span_counts = np.zeros(0, dtype=np.int64)  # spans per code
+        self._span_offsets = np.zeros(1, dtype=np.int64)  # code → first span in the concatenated keys
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._gold_codes = [self._code(tuple(g)) for g in self.gold_tags]
+        self.gold_codes = np.array(self._gold_codes, dtype=np.int64)
+        self._extract()
+        self.gold = self._span_counts[self.gold_codes].astype(np.int64)
+        self._gold_keys = np.sort(self._sentence_keys(np.arange(len(self.ids)), self.gold_codes))
         self._ranked: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _where(self) -> str:
@@ -90,18 +98,32 @@ class TestSet:
         if code is None:
             code = self._vocab[seq] = len(self._vocab)
             self._sequences.append(seq)
-            self._entities.append(None)
         return code
-
-    def _spans(self, code: int) -> frozenset:
-        spans = self._entities[code]
-        if spans is None:
-            spans = self._entities[code] = frozenset(get_entities(list(self._sequences[code])))
-        return spans
 
     def sequence(self, code: int) -> tuple[str, ...]:
         """The tag sequence behind a vocabulary code."""
         return self._sequences[code]
+
+    def _extract(self) -> None:
+        """Spans of every sequence added to the vocabulary since the last call, as integer keys."""
+        done = len(self._span_counts)
+        if done == len(self._sequences):
+            return
+        spans = extract(self._sequences[done:])
+        types = np.array([self._types.setdefault(t, len(self._types)) for t in spans.types], dtype=np.int64)
+        keys = (spans.start * self._longest + spans.end) * TYPE_SLOTS + types[spans.type]
+        counts = np.bincount(spans.sequence, minlength=len(self._sequences) - done)
+        self._span_counts = np.concatenate([self._span_counts, counts])
+        self._span_offsets = np.concatenate([[0], np.cumsum(self._span_counts)])
+        self._keys = np.concatenate([self._keys, keys])
+
+    def _sentence_keys(self, sentences: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Keys (sentence, span) of every span of ``codes[j]`` read as sentence ``sentences[j]``."""
+        counts = self._span_counts[codes]
+        firsts = np.repeat(self._span_offsets[codes], counts)
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        span_space = self._longest * self._longest * TYPE_SLOTS
+        return np.repeat(sentences, counts) * span_space + self._keys[firsts + within]
 
     def encode(self, run: Run, who: str = "run") -> RunArrays:
         """Counts and codes of one run; raises :class:`SparseNLPError` naming ``who`` when it does not fit."""
@@ -114,30 +136,35 @@ class TestSet:
             order: Sequence[int] = range(n)  # the usual case: the file lists the test set in order
         else:
             order = self._positions(ids, who)
-        tp, pred, codes = [0] * n, [0] * n, [0] * n
-        gold_tags, tokens, gold_codes, gold = self.gold_tags, self.tokens, self.gold_codes, self.gold_entities
-        vocab, entities = self._vocab, self._entities
+        codes = [0] * n
+        gold_tags, tokens, vocab, gold_codes = self.gold_tags, self.tokens, self._vocab, self._gold_codes
         for i, row in zip(order, run):
             g, t, p = row["gold"], row["tokens"], row["pred"]
-            if (g is not gold_tags[i] and g != gold_tags[i]) or (t is not tokens[i] and t != tokens[i]):
+            gold = gold_tags[i]
+            if (g is not gold and g != gold) or (t is not tokens[i] and t != tokens[i]):
                 self._mismatch(row, i, who)
-            if len(p) != len(tokens[i]):
-                raise SparseNLPError(f"{who} predicts {len(p)} tags for the {len(tokens[i])} tokens of sentence "
+            if p is gold or p == gold:  # most predictions: no tuple to build and hash
+                codes[i] = gold_codes[i]
+                continue
+            if len(p) != len(t):
+                raise SparseNLPError(f"{who} predicts {len(p)} tags for the {len(t)} tokens of sentence "
                                      f"id={row['id']!r} ({self._where()}); its file is corrupt")
             seq = tuple(p)
             code = vocab.get(seq)
-            if code is None:
-                code = self._code(seq)
-            codes[i] = code
-            if code == gold_codes[i]:
-                tp[i] = pred[i] = len(gold[i])
-            else:
-                spans = entities[code]
-                if spans is None:
-                    spans = self._spans(code)
-                tp[i] = len(spans & gold[i])
-                pred[i] = len(spans)
-        return RunArrays(np.array(tp, dtype=np.int32), np.array(pred, dtype=np.int32), np.array(codes, dtype=np.int32))
+            codes[i] = self._code(seq) if code is None else code
+        return self.counts(np.array(codes, dtype=np.int64))
+
+    def counts(self, codes: np.ndarray) -> RunArrays:
+        """Span counts of a run given the code of its prediction for every sentence (ids order)."""
+        self._extract()
+        pred = self._span_counts[codes]
+        tp = self.gold.copy()
+        changed = np.flatnonzero(codes != self.gold_codes)
+        keys = self._sentence_keys(changed, codes[changed])
+        hits = np.isin(keys, self._gold_keys, assume_unique=True)
+        tp[changed] = np.bincount(np.repeat(np.arange(len(changed)), self._span_counts[codes[changed]]),
+                                  weights=hits, minlength=len(changed)).astype(np.int64)
+        return RunArrays(tp, pred.astype(np.int64), codes)
 
     def _positions(self, ids: Sequence[Any], who: str) -> list[int]:
         order, seen = [], set()

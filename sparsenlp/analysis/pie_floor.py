@@ -176,18 +176,26 @@ def plan_language(lang: str, cells: Sequence[Cell], encodings: Encodings, sums: 
                 encoded[(id(run), cell.condition)] = encodings.encode(
                     lang, cell.condition, run, f"{name} run {k} of arm={cell.arm} sparsity={cell.sparsity}").codes
 
-    def ranks(runs: Sequence[Run], condition: str, level: str) -> np.ndarray:
+    cache: dict = {}
+
+    def ranks(runs: Sequence[Run], condition: str, level: str, keep: bool = False) -> np.ndarray:
+        key = ("ranks", condition, level, tuple(map(id, runs)))
+        if key in cache:
+            return cache[key]
         test = encodings.tests[(lang, condition)]
         codes = np.vstack([encoded[(id(run), condition)] for run in runs])
-        return test.sentence_ranks(codes) if level == "sentence" else test.token_ranks(codes)
+        out = test.sentence_ranks(codes) if level == "sentence" else test.token_ranks(codes)
+        if keep:  # the dense runs of a language serve every arm
+            cache[key] = out
+        return out
 
-    cache: dict = {}
     queued = []
     token_rows: dict[str, int] = {}
     for cell in cells:
         test = encodings.tests[(lang, cell.condition)]
         for level in levels:
-            dense, sparse = ranks(cell.dense, cell.condition, level), ranks(cell.sparse, cell.condition, level)
+            dense = ranks(cell.dense, cell.condition, level, keep=True)
+            sparse = ranks(cell.sparse, cell.condition, level)
             names = (lang, cell.condition, level)
             dense_key = (cell.condition, level, tuple(map(id, cell.dense)))
             rate, floor, method = pie_rates(dense, sparse, settings.seed, names,
@@ -230,9 +238,10 @@ def pie_floor_table(cells: Iterable[Cell], levels: Sequence[str] = LEVELS, n_boo
     floor, the excess with a sentence-bootstrap interval, and ``too_small`` where seeds are too few."""
     settings = Settings(n_boot, seed, confidence, ("sentences",))
     encodings = Encodings() if encodings is None else encodings
+    counts = settings.counts()
     rows = []
     for lang, lang_cells in language_groups(cells):
-        sums = settings.sums()
+        sums = settings.sums(counts)
         finish = plan_language(lang, lang_cells, encodings, sums, settings, levels, max_splits)
         sums.compute()
         rows += finish()

@@ -52,7 +52,8 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from sparsenlp.analysis.encode import Encodings, Run
-from sparsenlp.analysis.resample import SentenceSums, bootstrap_p_value, keyed_rng, percentile_interval
+from sparsenlp.analysis.resample import (ResampleCounts, SentenceSums, bootstrap_p_value, keyed_rng,
+                                         percentile_interval)
 from sparsenlp.errors import SparseNLPError
 
 RESAMPLE = ("seeds", "sentences")
@@ -119,8 +120,12 @@ class Settings:
         if not 0 < self.confidence < 1:
             raise SparseNLPError(f"confidence must lie in (0, 1), not {self.confidence}")
 
-    def sums(self) -> SentenceSums:
-        return SentenceSums(self.seed, self.n_boot, "sentences" in self.resample)
+    def sums(self, counts: ResampleCounts | None = None) -> SentenceSums:
+        """A collector of rows to resample; ``counts`` shares resamples between languages of one call."""
+        return SentenceSums(self.seed, self.n_boot, "sentences" in self.resample, counts)
+
+    def counts(self) -> ResampleCounts:
+        return ResampleCounts(self.seed, self.n_boot)
 
 
 def _check(cell: Cell) -> None:
@@ -132,26 +137,31 @@ def _check(cell: Cell) -> None:
 
 def plan_language(lang: str, cells: Sequence[Cell], encodings: Encodings, sums: SentenceSums,
                   settings: Settings) -> Callable[[], list[dict[str, Any]]]:
-    """Queue the span counts of every distinct run of one language's cells in ``sums``; the returned
-    function, called after ``sums.compute()``, scores the runs and compares the cells (unadjusted rows)."""
-    queued: dict[tuple[int, str], tuple[int, float]] = {}  # (run, condition) → (handle, F1 on the test set)
+    """Queue the span counts of every distinct run of one language's cells (and each test set's gold
+    spans, once) in ``sums``; the returned function, called after ``sums.compute()``, scores the runs
+    and compares the cells (unadjusted rows)."""
+    queued: dict[tuple[int, str], tuple[int, np.ndarray]] = {}  # (run, condition) → (handle, totals)
+    gold: dict[str, tuple[int, float]] = {}  # condition → (handle, gold spans)
     for cell in cells:
         _check(cell)
         test = encodings.test_set(lang, cell.condition, cell.dense[0])
+        if cell.condition not in gold:
+            gold[cell.condition] = (sums.add(lang, test.ids, test.gold), float(test.gold.sum()))
         for name, population in (("dense", cell.dense), ("sparse", cell.sparse)):
             for k, run in enumerate(population):
                 key = (id(run), cell.condition)
                 if key not in queued:
                     counts = encodings.encode(lang, cell.condition, run,
                                               f"{name} run {k} of arm={cell.arm} sparsity={cell.sparsity}")
-                    rows = np.vstack([counts.tp, counts.pred, test.gold])
-                    queued[key] = (sums.add(lang, test.ids, rows), float(span_f1(*rows.sum(axis=1))))
+                    rows = np.vstack([counts.tp, counts.pred])
+                    queued[key] = (sums.add(lang, test.ids, rows), rows.sum(axis=1))
 
     def finish() -> list[dict[str, Any]]:
         scored = {}
-        for key, (handle, point) in queued.items():
-            s = sums.sums(handle)
-            scored[key] = (point, span_f1(s[:, 0], s[:, 1], s[:, 2]))
+        gold_sums = {c: (sums.sums(h)[:, 0], total) for c, (h, total) in gold.items()}
+        for key, (handle, totals) in queued.items():
+            s, (g, g_total) = sums.sums(handle), gold_sums[key[1]]
+            scored[key] = (float(span_f1(totals[0], totals[1], g_total)), span_f1(s[:, 0], s[:, 1], g))
         return [_compare_cell(cell, scored, len(encodings.tests[(lang, cell.condition)]), settings) for cell in cells]
 
     return finish
@@ -202,9 +212,10 @@ def compare(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, confidence
     """
     settings = Settings(n_boot, seed, confidence, tuple(resample))
     encodings = Encodings() if encodings is None else encodings
+    counts = settings.counts()
     rows = []
     for lang, lang_cells in language_groups(cells):
-        sums = settings.sums()
+        sums = settings.sums(counts)
         finish = plan_language(lang, lang_cells, encodings, sums, settings)
         sums.compute()
         rows += finish()

@@ -73,6 +73,11 @@ def modal_codes(codes: np.ndarray) -> np.ndarray:
         raise ValueError(f"need a (runs × units) array with at least one run, got shape {codes.shape}")
     if codes.size and codes.min() < 0:
         raise ValueError("codes must be non-negative ranks")
+    if codes.shape[0] <= 3:  # the usual population sizes, without the general counting below
+        if codes.shape[0] < 3:
+            return codes.min(axis=0)  # one run, or two: equal, or a tie that goes to the smaller code
+        a, b, c = codes
+        return np.where((a == b) | (a == c), a, np.where(b == c, b, np.minimum(a, np.minimum(b, c))))
     shared = np.zeros(codes.shape, dtype=np.int64)  # shared[j, u]: runs whose label equals run j's
     for j in range(codes.shape[0]):
         shared += codes == codes[j]
