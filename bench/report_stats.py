@@ -11,7 +11,8 @@ Generating the predictions is timed apart: a report reads them from files instea
     python bench/report_stats.py [--n-boot 2000] [--dense-seeds 3] [--conditions clean,char_noise@0.1]
                                  [--max-sentences N] [--langs de,sw] [--figures DIR]
 
-``--figures DIR`` also renders the report's statistical figures from the sweep into DIR (not timed).
+``--figures DIR`` also renders the report's statistical figures from the sweep into DIR, next to the
+tables they draw (runs.csv, significance.csv, pie.csv); not timed.
 """
 from __future__ import annotations
 
@@ -146,6 +147,8 @@ def render(out: Path, runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame, 
     sig = sig.merge(facts, on="lang")
     pie = pie.merge(facts, on="lang")
     out.mkdir(parents=True, exist_ok=True)
+    for name, table in (("runs", runs), ("significance", sig), ("pie", pie)):
+        table.to_csv(out / f"{name}.csv", index=False)  # the data behind the figures
     made = figures.statistical_figures(runs, sig, pie)
     for name, fig in made.items():
         fig.savefig(out / f"{name}.png", dpi=110)
