@@ -105,7 +105,8 @@ def test_delta_figure_draws_tier_means_with_t_intervals_and_every_language():
         assert min(lows) == pytest.approx(min(ref))
         points = [c for c in ax.collections if isinstance(c, PathCollection)]
         drawn = np.sort(np.concatenate([np.asarray(c.get_offsets())[:, 1] for c in points]))
-        assert drawn.tolist() == pytest.approx(np.sort(rows["delta_f1"].to_numpy()).tolist())  # every language, sparsity
+        # every language at every sparsity
+        assert drawn.tolist() == pytest.approx(np.sort(rows["delta_f1"].to_numpy()).tolist())
         filled = sum(len(c.get_offsets()) for c in points if c.get_label().endswith(" significant")
                      and "not" not in c.get_label())
         assert filled == int((rows["p_adjusted"] < 0.05).sum())
@@ -128,7 +129,8 @@ def test_heatmap_cells_equal_the_table_in_tier_and_size_order_with_significance_
     assert np.asarray(image.get_array()).ravel().tolist() == pytest.approx(expected.to_numpy().ravel().tolist())
     dots = next(c for c in ax.collections if isinstance(c, PathCollection))
     significant = rows.pivot(index="lang", columns="sparsity", values="p_adjusted").loc[order] < 0.05
-    assert {tuple(map(int, xy)) for xy in np.asarray(dots.get_offsets())} == {(x, y) for y, x in zip(*np.nonzero(significant.to_numpy()))}
+    expected_dots = {(x, y) for y, x in zip(*np.nonzero(significant.to_numpy()))}
+    assert {tuple(map(int, xy)) for xy in np.asarray(dots.get_offsets())} == expected_dots
     assert image.norm.vcenter == 0  # the colour scale is centred on no change
 
 
@@ -268,7 +270,8 @@ def layout_problems(fig) -> list[str]:
     for ax in visible:
         for labels, along in ((_tick_labels(ax.xaxis, *ax.get_xlim()), "x"),
                               (_tick_labels(ax.yaxis, *ax.get_ylim()), "y")):
-            boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0 if along == "x" else b.y0)
+            boxes = sorted((t.get_window_extent(renderer) for t in labels),
+                           key=lambda b: b.x0 if along == "x" else b.y0)
             if any(_overlap(a, b) for a, b in zip(boxes, boxes[1:])):
                 problems.append(f"{along} tick labels of {ax.get_title()!r} collide")
     if fig._suptitle is not None:

@@ -26,7 +26,8 @@ TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 def population(lang: str, n: int, seeds: range, miss: float, confuse: float = 0.05, spurious: float = 0.05,
                test_seed: int = 0) -> list[list[dict]]:
     sentences = make_test_set(np.random.default_rng(test_seed), n)
-    return [predict(np.random.default_rng(1000 * test_seed + s), sentences, lang, miss, confuse, spurious) for s in seeds]
+    return [predict(np.random.default_rng(1000 * test_seed + s), sentences, lang, miss, confuse, spurious)
+            for s in seeds]
 
 
 def random_tags(rng: np.random.Generator, run: list[dict]) -> list[dict]:
@@ -382,3 +383,17 @@ def test_one_pass_gives_both_tables_as_the_separate_functions_do():
     raw = compare_to_dense(cells, n_boot=300, seed=2, correction=None, pie_levels=())
     assert raw.significance["p_adjusted"].isna().all() and raw.pie.empty
     pd.testing.assert_frame_equal(adjust(raw.significance), both.significance)
+
+
+def _load_language(lang: str) -> list[Cell]:
+    """One language's cells, built in whichever process asks (module level: picklable)."""
+    return [cell for cell in _cells() if cell.lang == lang]
+
+
+def test_languages_in_worker_processes_give_the_tables_of_one_process():
+    from sparsenlp.analysis.dense_comparison import compare_languages, compare_to_dense
+
+    serial = compare_to_dense(_cells(), n_boot=200, seed=1)
+    parallel = compare_languages(_load_language, ["de", "sw", "yo"], jobs=2, n_boot=200, seed=1)
+    pd.testing.assert_frame_equal(parallel.significance, serial.significance)
+    pd.testing.assert_frame_equal(parallel.pie, serial.pie)

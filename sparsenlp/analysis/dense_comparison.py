@@ -1,14 +1,22 @@
 """Every sparse arm against dense, per language: the significance table and the PIE noise floor in one pass.
 
 :func:`compare_to_dense` runs :mod:`sparsenlp.analysis.stats` and :mod:`sparsenlp.analysis.pie_floor`
-over the same cells with one encoding of each run and one draw of sentence resamples per test set, so
-both tables use the same resamples (and the cost of drawing them is paid once). Cells are consumed one
-language at a time, so a caller can stream a sweep language by language in bounded memory.
+over the same cells with one encoding of each run and one draw of sentence resamples per test-set size,
+so both tables use the same resamples (and the cost of drawing them is paid once). Cells are consumed
+one language at a time, so a caller can stream a sweep language by language in bounded memory.
+
+:func:`compare_languages` spreads languages over processes: each worker loads one language's runs
+itself (prediction rows are far costlier to send between processes than to read), compares them, and
+the parent adjusts the p-values of the whole sweep. Every random stream is keyed by names, so the
+tables equal those of one process.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 
@@ -52,3 +60,33 @@ def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, c
         table = stats.adjust(table, correction, alpha, family)
         stats.warn_resolution(table, n_boot, correction, alpha)
     return Comparison(table, pd.DataFrame(pies, columns=list(pie_floor.COLUMNS)))
+
+
+def _one_language(lang: str, load: Callable[[str], list[Cell]], **kwargs) -> Comparison:
+    return compare_to_dense(load(lang), correction=None, **kwargs)
+
+
+def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], jobs: int = 1, n_boot: int = 2000,
+                      seed: int = 0, confidence: float = 0.95, correction: str = "holm", alpha: float = 0.05,
+                      family: Sequence[str] = FAMILY, resample: Sequence[str] = RESAMPLE,
+                      pie_levels: Sequence[str] = LEVELS, max_splits: int = pie_floor.MAX_SPLITS) -> Comparison:
+    """:func:`compare_to_dense` over ``load(lang)`` for every language, in ``jobs`` processes.
+
+    ``load`` must be picklable (a module-level function or a ``functools.partial`` of one) and return
+    the cells of one language. Languages go to workers one at a time, largest test sets best first as
+    the caller orders them; rows come back in ``langs`` order and are adjusted together."""
+    work = partial(_one_language, load=load, n_boot=n_boot, seed=seed, confidence=confidence, resample=resample,
+                   pie_levels=pie_levels, max_splits=max_splits)
+    if jobs > 1:
+        # spawn, not fork: the caller may hold threads (torch, a notebook kernel) that fork would copy half-way
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(work, langs))
+    else:
+        parts = [work(lang) for lang in langs]
+    table = (pd.concat([p.significance for p in parts], ignore_index=True) if parts
+             else pd.DataFrame(columns=list(stats.COLUMNS)))
+    table = stats.adjust(table, correction, alpha, family)
+    stats.warn_resolution(table, n_boot, correction, alpha)
+    pies = (pd.concat([p.pie for p in parts], ignore_index=True) if parts
+            else pd.DataFrame(columns=list(pie_floor.COLUMNS)))
+    return Comparison(table, pies)

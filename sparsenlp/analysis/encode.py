@@ -70,8 +70,9 @@ class TestSet:
         self.position = {sid: i for i, sid in enumerate(self.ids)}
         self._ids_list = list(self.ids)
         rows = [by_id[sid] for sid in self.ids]
-        self.tokens = [list(r["tokens"]) for r in rows]
-        self.gold_tags = [list(r["gold"]) for r in rows]
+        # the reference's own lists (copied only if they are not lists): other runs often share them
+        self.tokens = [t if isinstance(t, list) else list(t) for t in (r["tokens"] for r in rows)]
+        self.gold_tags = [g if isinstance(g, list) else list(g) for g in (r["gold"] for r in rows)]
         self.n_tokens = np.array([len(t) for t in self.tokens], dtype=np.int64)
         self._longest = int(self.n_tokens.max(initial=0)) + 1
         self._vocab: dict[tuple[str, ...], int] = {}

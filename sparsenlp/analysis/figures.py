@@ -62,7 +62,8 @@ def group_means(df: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFra
     return pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "n"])
 
 
-def seed_mean(runs: pd.DataFrame, value: str, keys: Sequence[str] = ("lang", "arm", "sparsity", "condition")) -> pd.DataFrame:
+def seed_mean(runs: pd.DataFrame, value: str,
+              keys: Sequence[str] = ("lang", "arm", "sparsity", "condition")) -> pd.DataFrame:
     """Mean of ``value`` over seeds per language × arm × sparsity × condition, language facts kept."""
     facts = [c for c in ("tier", "script", "family", "train_size") if c in runs and c not in keys]
     out = runs.groupby(list(keys), sort=True)[value].mean().reset_index()
@@ -416,7 +417,8 @@ def pie_vs_sparsity(pie: pd.DataFrame, condition: str = "clean") -> Figure:
                  "sparse vs dense next to dense vs dense")
     tiers = sorted(set(sub["tier"]))
     handles = [*_tier_handles(tiers, "PIE rate, 95% CI"),
-               *(Line2D([], [], color=_tier_color(t), linestyle="--", label=f"{t}-resource noise floor") for t in tiers)]
+               *(Line2D([], [], color=_tier_color(t), linestyle="--", label=f"{t}-resource noise floor")
+                 for t in tiers)]
     _legend_below(fig, handles, ncols=2)
     return _declutter(fig)
 

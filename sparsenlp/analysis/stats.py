@@ -13,10 +13,12 @@ sentences with replacement (one draw shared by both populations: the comparison 
 sentences, since both populations tag the same sentences) and, independently, each population's seeds
 with replacement; it recomputes every drawn run's F1 on the drawn sentences and the difference of seed
 means. Seeds and sentences are crossed factors (every seed tags every sentence), for which resampling
-both independently is Owen's (2007) pigeonhole bootstrap: its variance errs on the conservative side,
-which offsets the optimism of resampling the few (typically 3) seeds of a population. The interval is
-the equal-tailed percentile interval. Per-sentence span counts (correct, predicted, gold) are extracted
-once (:mod:`sparsenlp.analysis.encode`), so a replicate is a few sums: F1 = 2·TP / (predicted + gold).
+both independently is Owen's (2007) pigeonhole bootstrap, mildly conservative for crossed designs. The
+seed level, though, resamples only a few runs (typically 3), and a bootstrap of k values spreads with
+(k − 1)/k of their variance: with 3 seeds, read the intervals as approximate and prefer more seeds to
+finer statistics. The interval is the equal-tailed percentile interval. Per-sentence span counts
+(correct, predicted, gold) are extracted once (:mod:`sparsenlp.analysis.encode`), so a replicate is a
+few sums: F1 = 2·TP / (predicted + gold).
 
 **Seeds are not paired** across populations, even when the same seed ids exist in both: a shared seed
 fixes the initial classifier and the data order, but pruning changes the trajectory from its first
@@ -204,6 +206,12 @@ def language_groups(cells: Iterable[Cell]) -> Iterator[tuple[str, list[Cell]]]:
 def compare(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
             resample: Sequence[str] = RESAMPLE, encodings: Encodings | None = None) -> pd.DataFrame:
     """One row per cell (:data:`COLUMNS`), p-values not yet adjusted (see :func:`adjust`).
+
+    Columns: the cell's ``lang, arm, sparsity, condition``; ``n_dense_seeds``, ``n_sparse_seeds`` (runs per
+    population) and ``n_seeds`` (= ``n_sparse_seeds``, the arm's replicates); ``n_sentences``;
+    ``f1_dense``, ``f1_sparse`` (seed means); ``delta_f1`` and its interval ``ci_low, ci_high``;
+    ``rel_delta_f1`` = ΔF1 / dense F1 and its interval ``rel_ci_low, rel_ci_high``; ``p_value``; and,
+    filled by :func:`adjust`, ``p_adjusted, correction, family_size, verdict``.
 
     ``resample`` chooses the bootstrap's levels: both (the default), or only ``"sentences"`` / ``"seeds"``
     (to study each source of variation on its own). Results depend only on ``seed`` and each cell's own
