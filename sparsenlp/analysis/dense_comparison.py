@@ -22,6 +22,7 @@ import pandas as pd
 
 from sparsenlp.analysis import pie_floor, stats
 from sparsenlp.analysis.encode import Encodings
+from sparsenlp.analysis.resample import ResampleCounts
 from sparsenlp.analysis.stats import FAMILY, RESAMPLE, Cell, Settings
 from sparsenlp.evaluation.pie import LEVELS
 
@@ -38,13 +39,14 @@ class Comparison:
 def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
                      correction: str | None = "holm", alpha: float = 0.05, family: Sequence[str] = FAMILY,
                      resample: Sequence[str] = RESAMPLE, pie_levels: Sequence[str] = LEVELS,
-                     max_splits: int = pie_floor.MAX_SPLITS) -> Comparison:
+                     max_splits: int = pie_floor.MAX_SPLITS, counts: ResampleCounts | None = None) -> Comparison:
     """Both tables for ``cells``; identical to :func:`stats.significance_table` and
     :func:`pie_floor.pie_floor_table` called with the same arguments. ``correction=None`` leaves
     ``p_adjusted`` empty, for a caller that streams parts of a sweep and adjusts the concatenation
-    (:func:`stats.adjust`); ``pie_levels=()`` skips PIEs."""
+    (:func:`stats.adjust`); ``pie_levels=()`` skips PIEs; ``counts`` shares drawn resamples with other
+    calls of the same ``seed`` and ``n_boot`` (results do not change, only the cost of drawing them)."""
     settings = Settings(n_boot, seed, confidence, tuple(resample))
-    counts = settings.counts()  # test sets of the same size share their resamples
+    counts = settings.counts() if counts is None else counts  # test sets of the same size share resamples
     significance, pies = [], []
     for lang, lang_cells in stats.language_groups(cells):
         encodings = Encodings()  # one language's runs at a time
@@ -62,8 +64,15 @@ def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, c
     return Comparison(table, pd.DataFrame(pies, columns=list(pie_floor.COLUMNS)))
 
 
-def _one_language(lang: str, load: Callable[[str], list[Cell]], **kwargs) -> Comparison:
-    return compare_to_dense(load(lang), correction=None, **kwargs)
+_PROCESS_COUNTS: dict[tuple[int, int], ResampleCounts] = {}  # in a worker: resamples shared by its languages
+
+
+def _one_language(lang: str, load: Callable[[str], list[Cell]], counts: ResampleCounts | None = None,
+                  **kwargs) -> Comparison:
+    if counts is None:
+        key = (kwargs["seed"], kwargs["n_boot"])
+        counts = _PROCESS_COUNTS.setdefault(key, ResampleCounts(*key))
+    return compare_to_dense(load(lang), correction=None, counts=counts, **kwargs)
 
 
 def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], jobs: int = 1, n_boot: int = 2000,
@@ -77,12 +86,13 @@ def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], j
     the caller orders them; rows come back in ``langs`` order and are adjusted together."""
     work = partial(_one_language, load=load, n_boot=n_boot, seed=seed, confidence=confidence, resample=resample,
                    pie_levels=pie_levels, max_splits=max_splits)
-    if jobs > 1:
+    if jobs <= 1:  # in this process: one set of resamples for the call, released with it
+        counts = ResampleCounts(seed, n_boot)
+        parts = [work(lang, counts=counts) for lang in langs]
+    else:  # each worker keeps one set of resamples for the languages it is given
         # spawn, not fork: the caller may hold threads (torch, a notebook kernel) that fork would copy half-way
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(work, langs))
-    else:
-        parts = [work(lang) for lang in langs]
     table = (pd.concat([p.significance for p in parts], ignore_index=True) if parts
              else pd.DataFrame(columns=list(stats.COLUMNS)))
     table = stats.adjust(table, correction, alpha, family)

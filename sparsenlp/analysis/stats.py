@@ -31,7 +31,8 @@ percentile interval just excludes 0. It is paired over sentences and, unlike a r
 sentences of the seed-mean predictions (Yeh 2000), it counts seed-to-seed variation as noise: on a
 10k-sentence test set two dense seeds differ "significantly" by a sentence-level test, so such a test
 would call differences significant that a rerun with other seeds would not reproduce. Identical
-populations give p = 1; a consistent improvement gives p near its floor 2 / (B + 1).
+populations give p = 1; a consistent improvement gives p near its floor 2 / (B + 1). Its rejection rate
+under a realistic null and its power are measured by ``bench/stats_calibration.py`` (BENCHMARKS.md).
 
 **Multiple comparisons.** Within each family (default: one arm × sparsity × test condition, i.e. the
 question "at this setting, which languages change?") p-values are adjusted across languages with
