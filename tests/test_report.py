@@ -359,8 +359,11 @@ def test_rows_carry_the_records_arm_whatever_the_method():
                                   "scope": "layerwise", "schedule": "none", "sparsity": 0.25,
                                   "structure": "heads=0.5,ffn=0"})
     emb = make_record(arm={**base.arm.model_dump(), "embeddings": True})
-    rows = collect.table_from_records([(Path("a"), base), (Path("b"), structured), (Path("c"), emb)])
+    control = make_record(arm={**structured.arm.model_dump(), "criterion": "random"})
+    rows = collect.table_from_records([(Path("a"), base), (Path("b"), structured), (Path("c"), emb),
+                                       (Path("d"), control)])
     arms = rows.drop_duplicates("run_dir").set_index("run_dir")["arm"].to_dict()
-    assert arms == {"a": "global_magnitude·cubic@0.5", "b": "structured_heads[layerwise](heads=0.5,ffn=0)·none@0.25",
-                    "c": "global_magnitude·cubic@0.5+emb"}
-    assert rows.groupby(list(collect.ARM), dropna=False).ngroups == 3
+    assert arms == {"a": "global_magnitude·cubic@0.5", "b": "structured_heads:l1[layerwise](heads=0.5,ffn=0)·none@0.25",
+                    "c": "global_magnitude·cubic@0.5+emb",
+                    "d": "structured_heads:random[layerwise](heads=0.5,ffn=0)·none@0.25"}
+    assert rows.groupby(list(collect.ARM), dropna=False).ngroups == 4

@@ -5,8 +5,8 @@ study (languages, tiers, sparsities, arms, perturbations) is a ``groupby`` away.
 the typed definition (``sparsenlp.tracking.schema.RunRecord``); every row carries its run's **arm**, and
 no aggregate here mixes arms: seeds are the only axis averaged over.
 
-Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, scope, structure, schedule,
-embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
+Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, criterion, scope, structure,
+schedule, embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
 ``setting`` (the label without the sparsity level: one line of a figure), the seed, the training
 languages, the test language's facts (tier, script, family, train_size) and whether it is zero-shot
 ``transfer``; ``perturbation``/``severity`` split the condition (``clean``: 0); ``gap`` and
@@ -31,7 +31,7 @@ log = logging.getLogger("sparsenlp")
 
 ENTITY_TYPES = ("PER", "ORG", "LOC")
 # The arm of a run: aggregates never mix two values of any of these.
-ARM = ("model", "regime", "method", "scope", "structure", "schedule", "embeddings", "target_sparsity",
+ARM = ("model", "regime", "method", "criterion", "scope", "structure", "schedule", "embeddings", "target_sparsity",
        "quantization")
 # What a sparse arm is compared with: the dense runs of the same model, regime, training languages and
 # quantization, scored on the same test language and condition.
@@ -40,7 +40,7 @@ MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
 SPARSE = tuple(k for k in ARM if k not in MATCH)
 NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in groupby)
 COLUMNS = (
-    "run_dir", "arm", "setting", *ARM, "criterion", "seed", "train_langs", "lang", "lang_name", "tier", "script",
+    "run_dir", "arm", "setting", *ARM, "seed", "train_langs", "lang", "lang_name", "tier", "script",
     "family", "train_size", "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
     "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
     "train_sentences", "test_sentences",
