@@ -12,7 +12,10 @@ The significance bootstrap (:mod:`sparsenlp.analysis.stats`) and the PIE noise f
 
 Spans are extracted once per distinct tag sequence of a test set (runs repeat most predictions), and
 the only per-row Python work is reading the row, checking it against the test set and looking its
-sequence up.
+sequence up. A run may also come as arrays (:class:`~sparsenlp.tracking.compact.CompactPredictions`,
+what a report reads from the prediction files' ``.npz`` companions): it is checked against the test set
+with array comparisons (lengths, token hashes, gold tags) and only the sentences whose prediction
+differs from gold are looked up one by one, by the bytes of their label ids.
 """
 from __future__ import annotations
 
@@ -22,11 +25,14 @@ from typing import Any
 
 import numpy as np
 
+import pandas as pd
+
 from sparsenlp.analysis.spans import extract
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.tracking.compact import CompactPredictions, token_hash
 
 Row = Mapping[str, Any]
-Run = Sequence[Row]
+Run = Sequence[Row] | CompactPredictions
 TYPE_SLOTS = 1 << 16  # span key = (start · (longest + 1) + end) · TYPE_SLOTS + type
 
 
@@ -59,8 +65,35 @@ class TestSet:
     __test__ = False  # not a pytest test class
 
     def __init__(self, reference: Run, lang: str | None = None, condition: str | None = None) -> None:
-        self.lang = lang if lang is not None else next((r.get("lang") for r in reference), None)
         self.condition = condition
+        self._vocab: dict[tuple[str, ...], int] = {}
+        self._sequences: list[tuple[str, ...]] = []  # index = code
+        self._types: dict[str, int] = {}
+        self._span_counts = np.zeros(0, dtype=np.int64)  # spans per code
+        self._span_offsets = np.zeros(1, dtype=np.int64)  # code → first span in the concatenated keys
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._label_ids: dict[str, int] = {}  # tag → its id in this test set's label arrays
+        self._label_names: list[str] = []
+        self._by_bytes: dict[bytes, int] = {}  # label ids of a sequence (uint16 bytes) → code
+        self._gold_flat: np.ndarray | None = None
+        self._token_hashes: np.ndarray | None = None
+        if isinstance(reference, CompactPredictions):
+            self.lang = lang
+            self._from_arrays(reference)
+        else:
+            self.lang = lang if lang is not None else next((r.get("lang") for r in reference), None)
+            self._from_rows(reference)
+        self._ids_array = np.array(self.ids)
+        self._longest = int(self.n_tokens.max(initial=0)) + 1
+        self._word_offsets = np.concatenate([[0], np.cumsum(self.n_tokens)]).astype(np.int64)
+        self._token_sentence = np.repeat(np.arange(len(self.ids)), self.n_tokens)
+        self.gold_codes = np.array(self._gold_codes, dtype=np.int64)
+        self._extract()
+        self.gold = self._span_counts[self.gold_codes].astype(np.int64)
+        self._gold_keys = np.sort(self._sentence_keys(np.arange(len(self.ids)), self.gold_codes))
+        self._ranked: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _from_rows(self, reference: Sequence[Row]) -> None:
         by_id = {r["id"]: r for r in reference}
         if len(by_id) != len(reference):
             raise SparseNLPError(f"the reference run of {self._where()} repeats sentence ids; its file is corrupt")
@@ -71,22 +104,32 @@ class TestSet:
         self._ids_list = list(self.ids)
         rows = [by_id[sid] for sid in self.ids]
         # the reference's own lists (copied only if they are not lists): other runs often share them
-        self.tokens = [t if isinstance(t, list) else list(t) for t in (r["tokens"] for r in rows)]
-        self.gold_tags = [g if isinstance(g, list) else list(g) for g in (r["gold"] for r in rows)]
+        self.tokens: list[list[str]] | None = [t if isinstance(t, list) else list(t)
+                                               for t in (r["tokens"] for r in rows)]
+        self.gold_tags: list[list[str]] | None = [g if isinstance(g, list) else list(g)
+                                                  for g in (r["gold"] for r in rows)]
         self.n_tokens = np.array([len(t) for t in self.tokens], dtype=np.int64)
-        self._longest = int(self.n_tokens.max(initial=0)) + 1
-        self._vocab: dict[tuple[str, ...], int] = {}
-        self._sequences: list[tuple[str, ...]] = []  # index = code
-        self._types: dict[str, int] = {}
-        self._span_counts = np.zeros(0, dtype=np.int64)  # spans per code
-        self._span_offsets = np.zeros(1, dtype=np.int64)  # code → first span in the concatenated keys
-        self._keys = np.zeros(0, dtype=np.int64)
         self._gold_codes = [self._code(tuple(g)) for g in self.gold_tags]
-        self.gold_codes = np.array(self._gold_codes, dtype=np.int64)
-        self._extract()
-        self.gold = self._span_counts[self.gold_codes].astype(np.int64)
-        self._gold_keys = np.sort(self._sentence_keys(np.arange(len(self.ids)), self.gold_codes))
-        self._ranked: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._reference: tuple[CompactPredictions, np.ndarray] | None = None
+
+    def _from_arrays(self, reference: CompactPredictions) -> None:
+        """The test set of a run given as arrays: sentences in id order, gold codes by label-id bytes."""
+        if len(reference) == 0:
+            raise SparseNLPError(f"the reference run of {self._where()} has no sentences")
+        if len(np.unique(reference.ids)) != len(reference):
+            raise SparseNLPError(f"the reference run of {self._where()} repeats sentence ids; its file is corrupt")
+        order = np.argsort(reference.ids, kind="stable")
+        self.ids = tuple(reference.ids[order].tolist())
+        self.position = {sid: i for i, sid in enumerate(self.ids)}
+        self._ids_list = list(self.ids)
+        self.tokens = self.gold_tags = None
+        self._reference = (reference, order)
+        self.n_tokens = reference.lengths[order].astype(np.int64)
+        index = _word_index(reference.offsets, order)
+        self._gold_flat = self._translate(reference.labels)[reference.gold if index is None else reference.gold[index]]
+        self._token_hashes = reference.token_hash[order]
+        offsets = np.concatenate([[0], np.cumsum(self.n_tokens)]).astype(np.int64)
+        self._gold_codes = self._look_up(self._gold_flat, offsets, np.arange(len(self.ids))).tolist()
 
     def _where(self) -> str:
         return f"lang={self.lang} condition={self.condition}"
@@ -128,6 +171,10 @@ class TestSet:
 
     def encode(self, run: Run, who: str = "run") -> RunArrays:
         """Counts and codes of one run; raises :class:`SparseNLPError` naming ``who`` when it does not fit."""
+        if isinstance(run, CompactPredictions):
+            return self._encode_arrays(run, who)
+        if self.tokens is None:  # rows against a test set built from arrays
+            return self._encode_arrays(CompactPredictions.from_rows(run), who)
         n = len(self.ids)
         if len(run) != n:
             raise SparseNLPError(f"{who} ({self._where()}) has {len(run)} sentences, the test set {n}; "
@@ -180,6 +227,102 @@ class TestSet:
             order.append(i)
         return order
 
+    # --- runs as arrays --------------------------------------------------------------------------------
+
+    def _translate(self, labels: Sequence[str]) -> np.ndarray:
+        """A run's label ids → this test set's (uint16, so every sequence has one byte key)."""
+        for label in labels:
+            if label not in self._label_ids:
+                self._label_ids[label] = len(self._label_names)
+                self._label_names.append(label)
+        return np.array([self._label_ids[label] for label in labels], dtype=np.uint16)
+
+    def _look_up(self, flat: np.ndarray, offsets: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+        """Codes of sentences i (an index array), whose label ids are ``flat[offsets[i]:offsets[i + 1]]``: one
+        dictionary look-up by bytes a sentence, a tuple of tag names only for a sequence not seen before."""
+        data, get = flat.tobytes(), self._by_bytes.get
+        starts, ends = (2 * offsets[sentences]).tolist(), (2 * offsets[sentences + 1]).tolist()  # uint16: 2 bytes
+        codes = [get(data[a:b]) for a, b in zip(starts, ends)]
+        names = self._label_names
+        for k in [k for k, code in enumerate(codes) if code is None]:
+            key = data[starts[k]:ends[k]]
+            code = self._by_bytes.get(key)  # an earlier sentence of this run may have added it
+            if code is None:
+                ids = flat[starts[k] // 2:ends[k] // 2].tolist()
+                code = self._by_bytes[key] = self._code(tuple(names[t] for t in ids))
+            codes[k] = code
+        return np.array(codes, dtype=np.int64)
+
+    @property
+    def gold_flat(self) -> np.ndarray:
+        """Gold label ids of every word, sentences in ids order."""
+        if self._gold_flat is None:
+            assert self.gold_tags is not None
+            labels = sorted({t for g in self.gold_tags for t in g})
+            ids = dict(zip(labels, self._translate(labels).tolist()))
+            self._gold_flat = np.fromiter((ids[t] for g in self.gold_tags for t in g), dtype=np.uint16,
+                                          count=int(self.n_tokens.sum()))
+        return self._gold_flat
+
+    @property
+    def token_hashes(self) -> np.ndarray:
+        """:func:`~sparsenlp.tracking.compact.token_hash` of every sentence, ids order."""
+        if self._token_hashes is None:
+            assert self.tokens is not None
+            self._token_hashes = np.fromiter((token_hash(t) for t in self.tokens), dtype=np.uint64,
+                                             count=len(self.tokens))
+        return self._token_hashes
+
+    def _order(self, run: CompactPredictions, who: str) -> np.ndarray | None:
+        """For each test-set position, the run's row holding that sentence (None: the same order)."""
+        if np.array_equal(run.ids, self._ids_array):
+            return None
+        positions = pd.Index(self._ids_array).get_indexer(run.ids)
+        if (positions < 0).any():
+            sid = run.ids[np.flatnonzero(positions < 0)[0]].item()
+            raise SparseNLPError(f"{who} ({self._where()}) has sentence id={sid!r}, which the test set lacks; "
+                                 "compare runs of the same language and test condition")
+        counts = np.bincount(positions, minlength=len(self.ids))
+        if (counts > 1).any():
+            sid = self.ids[int(np.flatnonzero(counts > 1)[0])]
+            raise SparseNLPError(f"{who} ({self._where()}) repeats sentence id={sid!r}; its file is corrupt")
+        return np.argsort(positions)
+
+    def _encode_arrays(self, run: CompactPredictions, who: str) -> RunArrays:
+        n = len(self.ids)
+        if len(run) != n:
+            raise SparseNLPError(f"{who} ({self._where()}) has {len(run)} sentences, the test set {n}; "
+                                 "compare runs of the same language and test condition")
+        order = self._order(run, who)
+        lengths = run.lengths if order is None else run.lengths[order]
+        hashes = run.token_hash if order is None else run.token_hash[order]
+        differs = (lengths != self.n_tokens) | (hashes != self.token_hashes)
+        if differs.any():
+            self._array_mismatch(int(np.flatnonzero(differs)[0]), "tokens", who)
+        index = _word_index(run.offsets, order)
+        translate = self._translate(run.labels)
+        gold = translate[run.gold if index is None else run.gold[index]]
+        wrong = np.flatnonzero(gold != self.gold_flat)
+        if wrong.size:
+            self._array_mismatch(int(self._token_sentence[wrong[0]]), "gold", who)
+        pred = translate[run.pred if index is None else run.pred[index]]
+        changed = np.flatnonzero(np.bincount(self._token_sentence, weights=pred != gold, minlength=n))
+        codes = self.gold_codes.copy()
+        codes[changed] = self._look_up(pred, self._word_offsets, changed)
+        return self.counts(codes)
+
+    def _array_mismatch(self, i: int, key: str, who: str) -> None:
+        raise SparseNLPError(f"{who} differs from the reference run in {key!r} of sentence id={self.ids[i]!r} "
+                             f"({self._where()}); runs must share the test set and the perturbation seed")
+
+    def sentence_tokens(self, positions: Sequence[int]) -> list[list[str]]:
+        """Tokens of the sentences at these positions (ids order), for quoting a few of them."""
+        if self.tokens is not None:
+            return [list(self.tokens[i]) for i in positions]
+        assert self._reference is not None
+        reference, order = self._reference
+        return reference.tokens_at(order[list(positions)].tolist())
+
     def _mismatch(self, row: Row, i: int, who: str) -> None:
         key = "gold" if row["gold"] != self.gold_tags[i] else "tokens"
         raise SparseNLPError(f"{who} differs from the reference run in {key!r} of sentence id={row['id']!r} "
@@ -220,7 +363,20 @@ class TestSet:
     @property
     def token_sentence(self) -> np.ndarray:
         """The sentence index of every token (ids order)."""
-        return np.repeat(np.arange(len(self.ids)), self.n_tokens)
+        return self._token_sentence
+
+    def codes_of_ranks(self, ranks: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`sentence_ranks`: ranks → codes (same vocabulary)."""
+        return np.argsort(self._ranking()[1])[ranks]
+
+
+def _word_index(offsets: np.ndarray, order: np.ndarray | None) -> np.ndarray | None:
+    """Indices into a flat per-word array that put its sentences in ``order`` (None: keep them)."""
+    if order is None:
+        return None
+    lengths = np.diff(offsets)[order]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return np.repeat(offsets[:-1][order] - starts, lengths) + np.arange(int(lengths.sum()))
 
 
 class Encodings:
