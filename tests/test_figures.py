@@ -195,11 +195,21 @@ def test_pie_figure_draws_rates_and_noise_floors_per_tier():
 
 
 def test_the_set_of_figures_and_their_file_names():
-    made = figures.statistical_figures(runs_table(), significance_table(LANGS), pie_table())
+    made, notes = figures.statistical_figures(runs_table(), significance_table(LANGS), pie_table())
+    assert notes == []
     assert set(made) == {"delta_vs_dense", "delta_vs_dense_relative", "delta_heatmap", "f1_by_tier", "f1_by_script",
                          "f1_by_family", "pie_vs_sparsity", "robustness_f1_global_cubic",
                          "robustness_relative_gap_global_cubic", "robustness_f1_layerwise_cubic",
                          "robustness_relative_gap_layerwise_cubic"}
+
+
+def test_a_figure_the_data_cannot_give_is_a_note_and_the_others_are_drawn():
+    perturbed = significance_table(LANGS).assign(condition="lower@1")
+    made, notes = figures.statistical_figures(runs_table(), perturbed, pie_table(), only={"delta_vs_dense", "f1_by_tier"})
+    assert set(made) == {"f1_by_tier"}
+    assert notes == ["figure delta_vs_dense not drawn: no rows for condition 'clean'"]
+    clean_only = runs_table()[lambda df: df["condition"] == "clean"]
+    assert set(figures.run_figures(clean_only)[0]) == {"f1_by_tier", "f1_by_script", "f1_by_family"}  # no robustness
 
 
 def test_mean_ci_is_the_t_interval():

@@ -295,3 +295,23 @@ def test_small_populations_are_flagged():
     assert table.set_index("arm")["floor_method"].to_dict() == {"k3": "resampled", "s1": "halves", "ok": "halves"}
     with pytest.raises(SparseNLPError, match="unknown PIE level"):
         pie_floor_table([Cell("de", "ok", 0.5, "clean", runs[:4], runs[4:6])], levels=("entity",))
+
+
+def test_quoted_examples_are_the_sentence_pies_of_find_pies():
+    from sparsenlp.analysis.dense_comparison import compare_to_dense
+
+    dense, sparse = populations()
+    sentences = make_test_set(np.random.default_rng(2), 200)
+    more_dense = [predict(np.random.default_rng(s), sentences, "sw", 0.2, 0.05, 0.05) for s in range(3)]
+    more_sparse = [predict(np.random.default_rng(7 + s), sentences, "sw", 0.35, 0.05, 0.05) for s in range(2)]
+    cells = [Cell("de", "global", 0.5, "clean", dense, sparse),
+             Cell("sw", "global", 0.9, "clean", more_dense, more_sparse)]
+    examples = compare_to_dense(cells, n_boot=50, n_examples=3).examples
+    for cell in cells:
+        ref = find_pies(cell.dense, cell.sparse, "sentence", n_examples=3).examples
+        got = examples[examples["lang"] == cell.lang]
+        assert got["id"].tolist() == [ex.id for ex in ref] and len(ref) == 3
+        for name in ("tokens", "gold", "dense", "sparse"):
+            assert got[name].tolist() == [" ".join(getattr(ex, name)) for ex in ref]
+        assert set(got["arm"]) == {"global"} and set(got["sparsity"]) == {cell.sparsity}
+    assert compare_to_dense(cells, n_boot=50).examples.empty  # none unless asked for

@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import pandas as pd
@@ -30,24 +30,28 @@ from sparsenlp.evaluation.pie import LEVELS
 @dataclass(frozen=True)
 class Comparison:
     """``significance``: one row per cell (:data:`sparsenlp.analysis.stats.COLUMNS`), p-values adjusted
-    unless ``correction=None``. ``pie``: one row per cell × PIE level (:data:`sparsenlp.analysis.pie_floor.COLUMNS`)."""
+    unless ``correction=None``. ``pie``: one row per cell × PIE level (:data:`sparsenlp.analysis.pie_floor.COLUMNS`).
+    ``examples``: a few PIE sentences per cell (:data:`sparsenlp.analysis.pie_floor.EXAMPLE_COLUMNS`)."""
 
     significance: pd.DataFrame
     pie: pd.DataFrame
+    examples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(pie_floor.EXAMPLE_COLUMNS)))
 
 
 def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
                      correction: str | None = "holm", alpha: float = 0.05, family: Sequence[str] = FAMILY,
                      resample: Sequence[str] = RESAMPLE, pie_levels: Sequence[str] = LEVELS,
-                     max_splits: int = pie_floor.MAX_SPLITS, counts: ResampleCounts | None = None) -> Comparison:
+                     max_splits: int = pie_floor.MAX_SPLITS, counts: ResampleCounts | None = None,
+                     n_examples: int = 0) -> Comparison:
     """Both tables for ``cells``; identical to :func:`stats.significance_table` and
     :func:`pie_floor.pie_floor_table` called with the same arguments. ``correction=None`` leaves
     ``p_adjusted`` empty, for a caller that streams parts of a sweep and adjusts the concatenation
     (:func:`stats.adjust`); ``pie_levels=()`` skips PIEs; ``counts`` shares drawn resamples with other
-    calls of the same ``seed`` and ``n_boot`` (results do not change, only the cost of drawing them)."""
+    calls of the same ``seed`` and ``n_boot`` (results do not change, only the cost of drawing them);
+    ``n_examples``: PIE sentences quoted per cell (:func:`pie_floor.examples`)."""
     settings = Settings(n_boot, seed, confidence, tuple(resample))
     counts = settings.counts() if counts is None else counts  # test sets of the same size share resamples
-    significance, pies = [], []
+    significance, pies, examples = [], [], []
     for lang, lang_cells in stats.language_groups(cells):
         encodings = Encodings()  # one language's runs at a time
         sums = settings.sums(counts)
@@ -57,11 +61,14 @@ def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, c
         sums.compute()
         significance += finish_f1()
         pies += finish_pie()
+        if n_examples > 0:
+            examples += pie_floor.examples(lang, lang_cells, encodings, n_examples)
     table = pd.DataFrame(significance, columns=list(stats.COLUMNS))
     if correction is not None:
         table = stats.adjust(table, correction, alpha, family)
         stats.warn_resolution(table, n_boot, correction, alpha)
-    return Comparison(table, pd.DataFrame(pies, columns=list(pie_floor.COLUMNS)))
+    return Comparison(table, pd.DataFrame(pies, columns=list(pie_floor.COLUMNS)),
+                      pd.DataFrame(examples, columns=list(pie_floor.EXAMPLE_COLUMNS)))
 
 
 _PROCESS_COUNTS: dict[tuple[int, int], ResampleCounts] = {}  # in a worker: resamples shared by its languages
@@ -78,14 +85,15 @@ def _one_language(lang: str, load: Callable[[str], list[Cell]], counts: Resample
 def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], jobs: int = 1, n_boot: int = 2000,
                       seed: int = 0, confidence: float = 0.95, correction: str = "holm", alpha: float = 0.05,
                       family: Sequence[str] = FAMILY, resample: Sequence[str] = RESAMPLE,
-                      pie_levels: Sequence[str] = LEVELS, max_splits: int = pie_floor.MAX_SPLITS) -> Comparison:
+                      pie_levels: Sequence[str] = LEVELS, max_splits: int = pie_floor.MAX_SPLITS,
+                      n_examples: int = 0) -> Comparison:
     """:func:`compare_to_dense` over ``load(lang)`` for every language, in ``jobs`` processes.
 
     ``load`` must be picklable (a module-level function or a ``functools.partial`` of one) and return
     the cells of one language. Languages go to workers one at a time, largest test sets best first as
     the caller orders them; rows come back in ``langs`` order and are adjusted together."""
     work = partial(_one_language, load=load, n_boot=n_boot, seed=seed, confidence=confidence, resample=resample,
-                   pie_levels=pie_levels, max_splits=max_splits)
+                   pie_levels=pie_levels, max_splits=max_splits, n_examples=n_examples)
     if jobs <= 1:  # in this process: one set of resamples for the call, released with it
         counts = ResampleCounts(seed, n_boot)
         parts = [work(lang, counts=counts) for lang in langs]
@@ -99,4 +107,6 @@ def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], j
     stats.warn_resolution(table, n_boot, correction, alpha)
     pies = (pd.concat([p.pie for p in parts], ignore_index=True) if parts
             else pd.DataFrame(columns=list(pie_floor.COLUMNS)))
-    return Comparison(table, pies)
+    examples = (pd.concat([p.examples for p in parts], ignore_index=True) if parts
+                else pd.DataFrame(columns=list(pie_floor.EXAMPLE_COLUMNS)))
+    return Comparison(table, pies, examples)

@@ -18,8 +18,10 @@ when the model gets worse; the x axis spaces sparsities by the log of the remain
 """
 from __future__ import annotations
 
+import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -428,19 +430,54 @@ def file_stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def statistical_figures(runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame | None = None) -> dict[str, Figure]:
-    """The analysis's figures by file stem (robustness, one figure per arm and metric, only when the runs
-    have perturbed conditions)."""
-    figures = {
-        "delta_vs_dense": delta_vs_dense(sig),
-        "delta_vs_dense_relative": delta_vs_dense(sig, relative=True),
-        "delta_heatmap": delta_heatmap(sig),
-        **{f"f1_by_{by}": f1_small_multiples(runs, by) for by in ("tier", "script", "family") if by in runs},
-    }
+def _make(makers: dict, only: Collection[str] | None) -> tuple[dict[str, Figure], list[str]]:
+    made, notes = {}, []
+    for name, make in makers.items():
+        if only is not None and name not in only:
+            continue
+        try:
+            made[name] = make()
+        except ValueError as exc:
+            notes.append(f"figure {name} not drawn: {exc}")
+    return made, notes
+
+
+def run_figures(runs: pd.DataFrame, only: Collection[str] | None = None) -> tuple[dict[str, Figure], list[str]]:
+    """The figures of the runs table alone (F1 per tier, script, family; robustness per arm and metric when
+    the runs have perturbed conditions), by file stem, and a note for each one the data cannot give."""
+    makers = {f"f1_by_{by}": partial(f1_small_multiples, runs, by) for by in ("tier", "script", "family") if by in runs}
     if set(runs["condition"]) - {"clean"}:
-        for arm in sparse_arms(runs):
+        for arm in sorted(set(runs["arm"]) - {DENSE}):
             for metric in ("f1", "relative_gap"):
-                figures[file_stem(f"robustness_{metric}_{arm}")] = robustness(runs, arm, metric)
+                makers[file_stem(f"robustness_{metric}_{arm}")] = partial(robustness, runs, arm, metric)
+    return _make(makers, only)
+
+
+def comparison_figures(sig: pd.DataFrame, pie: pd.DataFrame | None = None,
+                       only: Collection[str] | None = None) -> tuple[dict[str, Figure], list[str]]:
+    """The figures of the significance and PIE tables (ΔF1 absolute and relative, the heatmap, PIEs)."""
+    makers = {"delta_vs_dense": partial(delta_vs_dense, sig),
+              "delta_vs_dense_relative": partial(delta_vs_dense, sig, relative=True),
+              "delta_heatmap": partial(delta_heatmap, sig)}
     if pie is not None and not pie.empty:
-        figures["pie_vs_sparsity"] = pie_vs_sparsity(pie)
-    return figures
+        makers["pie_vs_sparsity"] = partial(pie_vs_sparsity, pie)
+    return _make(makers, only)
+
+
+def statistical_figures(runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame | None = None,
+                        only: Collection[str] | None = None) -> tuple[dict[str, Figure], list[str]]:
+    """Every figure of the analysis (:func:`comparison_figures` then :func:`run_figures`) by file stem
+    (``only``: just these), and a note for each one the data cannot give."""
+    compared, notes = comparison_figures(sig, pie, only)
+    from_runs, more = run_figures(runs, only)
+    return {**compared, **from_runs}, notes + more
+
+
+def png_bytes(figures: dict[str, Figure], dpi: int = 120) -> dict[str, bytes]:
+    """Each figure rendered as PNG, in memory (a report writes nothing before everything is computed)."""
+    out = {}
+    for name, fig in figures.items():
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+        out[name] = buffer.getvalue()
+    return out

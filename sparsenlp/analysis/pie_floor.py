@@ -231,6 +231,31 @@ def plan_language(lang: str, cells: Sequence[Cell], encodings: Encodings, sums: 
     return finish
 
 
+EXAMPLE_COLUMNS = ("lang", "arm", "sparsity", "condition", "id", "tokens", "gold", "dense", "sparse")
+
+
+def examples(lang: str, cells: Sequence[Cell], encodings: Encodings, n_examples: int) -> list[dict[str, Any]]:
+    """The first ``n_examples`` sentence-level PIEs of each cell (ids order), between the modes of all dense
+    and all sparse seeds (``pie_rate_all``'s PIEs), with tokens, gold and both modes, space-joined.
+    Runs must already be encoded (the tables encode them)."""
+    rows = []
+    for cell in cells:
+        test = encodings.tests[(lang, cell.condition)]
+
+        def mode(runs: Sequence[Run]) -> np.ndarray:
+            codes = np.vstack([encodings.encode(lang, cell.condition, run).codes for run in runs])
+            return test.codes_of_ranks(modal_codes(test.sentence_ranks(codes)))
+
+        dense, sparse = mode(cell.dense), mode(cell.sparse)
+        shown = np.flatnonzero(dense != sparse)[:n_examples].tolist()
+        for i, tokens in zip(shown, test.sentence_tokens(shown)):
+            rows.append({"lang": lang, "arm": cell.arm, "sparsity": float(cell.sparsity), "condition": cell.condition,
+                         "id": test.ids[i], "tokens": " ".join(tokens),
+                         **{name: " ".join(test.sequence(int(codes[i])))
+                            for name, codes in (("gold", test.gold_codes), ("dense", dense), ("sparse", sparse))}})
+    return rows
+
+
 def pie_floor_table(cells: Iterable[Cell], levels: Sequence[str] = LEVELS, n_boot: int = 2000, seed: int = 0,
                     confidence: float = 0.95, max_splits: int = MAX_SPLITS,
                     encodings: Encodings | None = None) -> pd.DataFrame:

@@ -52,7 +52,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from sparsenlp.analysis.encode import Encodings, Run
 from sparsenlp.analysis.resample import (ResampleCounts, SentenceSums, bootstrap_p_value, keyed_rng,
@@ -243,7 +242,10 @@ def correction_name(method: str) -> str:
 def _multipletests(p: np.ndarray, alpha: float, method: str) -> np.ndarray:
     """Adjusted p-values from statsmodels. Its Holm branch calls ``gc.collect()``, whose cost grows with
     every live object (millions while prediction rows are loaded); objects that exist before the call
-    are frozen out of that collection, which changes nothing else."""
+    are frozen out of that collection, which changes nothing else. Imported here: statsmodels (and the
+    scipy.stats it loads) costs a second to import, which the workers that never adjust need not pay."""
+    from statsmodels.stats.multitest import multipletests
+
     gc.freeze()
     try:
         return multipletests(p, alpha=alpha, method=method)[1]
