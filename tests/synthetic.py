@@ -7,7 +7,8 @@ Seeds are replicates: each run draws its own errors. A sparse arm that "drops a 
 entities more than dense" is a run with ``miss = dense miss + f``, so the expected ΔF1 is known.
 
 Rows share their ``tokens`` and ``gold`` lists with the test set, and a prediction equal to gold is
-the gold list itself, so a 40-language sweep fits in memory one language at a time.
+the gold list itself, so a 40-language sweep fits in memory one language at a time. :func:`write_run`
+writes a run to disk as a job would (a valid record and its prediction files), for sweeps on disk.
 """
 from __future__ import annotations
 
@@ -191,3 +192,94 @@ def sweep_language(lang: Language, seeds: int = 3, dense_seeds: int = 3, arms: S
                                                                                                   lang)
                 cells.append(Cell(lang.code, arm, sparsity, condition, dense, runs(miss, 100, seeds)))
     return cells
+
+
+# --- runs on disk -------------------------------------------------------------------------------------------
+
+METHODS = {"dense": ("none", "none", "none"), "global_magnitude": ("magnitude", "global", "cubic"),
+           "layerwise_magnitude": ("magnitude", "layerwise", "cubic")}  # method: (criterion, scope, schedule)
+MBERT_PRUNABLE, MBERT_TOTAL, MBERT_LAYERS = 85_054_464, 177_853_440, 12  # encoder attention + FFN Linear, all
+
+
+def _pruning(method: str, sparsity: float, steps: int) -> dict:
+    """The pruning section of a gradual magnitude run: 72 mBERT-shaped tensors, 10 updates, a cubic trace."""
+    criterion, scope, _ = METHODS[method]
+    each = MBERT_PRUNABLE // (MBERT_LAYERS * 6)
+    names = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+             "intermediate.dense", "output.dense")
+    per_tensor = {f"bert.encoder.layer.{layer}.{name}.weight": {
+        "numel": each, "pruned": int(each * sparsity), "target": sparsity if scope == "layerwise" else None,
+        "achieved": int(each * sparsity) / each} for layer in range(MBERT_LAYERS) for name in names}
+    updates = [int(steps * (0.1 + 0.6 * k / 9)) for k in range(10)]
+    trace = [{"step": s, "target": sparsity * (1 - (1 - k / 9) ** 3), "achieved": sparsity * (1 - (1 - k / 9) ** 3)}
+             for k, s in enumerate(updates)]
+    return {"method": method, "criterion": criterion, "scope": scope, "monotone": True, "target": sparsity,
+            "achieved": sparsity, "model_sparsity": sparsity * MBERT_PRUNABLE / MBERT_TOTAL,
+            "prunable_parameters": MBERT_PRUNABLE, "total_parameters": MBERT_TOTAL,
+            "pruned_parameters": int(MBERT_PRUNABLE * sparsity), "per_tensor": per_tensor, "trace": trace,
+            "schedule": {"name": "cubic", "initial_sparsity": 0.0, "final_sparsity": sparsity, "total_steps": steps,
+                         "update_steps": updates, "updates": 10, "start_step": updates[0], "end_step": updates[-1],
+                         "recovery_steps": steps - updates[-1], "recovery_fraction": (steps - updates[-1]) / steps}}
+
+
+def _metrics(f1: float, sentences: int) -> dict:
+    return {"precision": f1, "recall": f1, "f1": f1, "sentences": sentences, "per_type": {}}
+
+
+def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[str], method: str = "dense",
+               sparsity: float = 0.0, seed: int = 0, model: str = "mbert", embeddings: bool = False,
+               config: Mapping | None = None, run_dir: Path = Path("run"), overrides: Sequence[str] = ()):
+    """A valid record of one synthetic job: ``scores``: test language → (clean F1, test sentences); the
+    languages' facts come from ``conf/languages/xtreme40.yaml``; ``tests/records.py`` fills the rest."""
+    from tests.records import make_record
+
+    conf = yaml.safe_load(LANGUAGES_YAML.read_text(encoding="utf-8"))
+    facts = {code: {**conf["langs"][code], "transfer": code not in train_langs,
+                    "tier": "high" if conf["langs"][code]["train_size"] >= conf["tier_min_train_sentences"] else "low"}
+             for code in scores}
+    train = {code: conf["langs"][code]["train_size"] for code in train_langs}
+    steps = max(500, -(-sum(train.values()) // 32) * 10)
+    criterion, scope, schedule = METHODS[method]
+    dense = method == "dense"
+    history = [{"step": s, "loss": 1.0 / (1 + s / 100), "lr": 2e-5 * (1 - s / steps), "epoch": s / (steps / 10)}
+               for s in range(50, steps + 1, max(50, steps // 40))]
+    dev_f1 = float(np.mean([f1 for f1, _ in scores.values()]))
+    return make_record(
+        arm={"model": model, "regime": "per_language" if len(train_langs) == 1 else "joint",
+             "train_langs": list(train_langs), "method": method, "criterion": criterion, "scope": scope,
+             "schedule": schedule, "embeddings": embeddings and not dense, "sparsity": 0.0 if dense else sparsity,
+             "seed": seed},
+        config=dict(config or {"lang": list(train_langs), "seed": seed}),
+        run={"train_langs": list(train_langs), "eval_langs": list(scores), "seed": seed, "output_dir": str(run_dir),
+             "started_at": "2026-11-20T10:00:00+00:00", "finished_at": "2026-11-20T11:00:00+00:00",
+             "git_revision": None, "overrides": list(overrides), "sweep_dir": str(run_dir.parent), "job_num": None},
+        data={"source": "local", "train_sentences": sum(train.values()), "train_sentences_per_lang": train,
+              "dev_sentences": min(sum(train.values()), 10000),
+              "test_sentences": {c: n for c, (_, n) in scores.items()},
+              "train_windows": sum(train.values()) + 10, "max_length": 128, "tokenizer": "0123456789abcdef",
+              "feature_cache": {"hits": 3, "misses": 0}},
+        model={"name": model, "name_or_path": "bert-base-multilingual-cased", "parameters": MBERT_TOTAL},
+        languages=facts,
+        training={"steps": steps, "steps_per_epoch": steps // 10, "epochs": 10.0, "best_step": steps,
+                  "best_dev_f1": dev_f1, "train_seconds": 3600.0, "sentences_per_second": 50.0,
+                  "tokens_per_second": 2000.0, "device": "cuda", "precision": "bf16", "resumed_from_step": None,
+                  "history": history, "dev_history": [{"step": steps, "f1": dev_f1, "precision": dev_f1,
+                                                       "recall": dev_f1, "eligible": True}]},
+        dev=_metrics(dev_f1, 1000), test={c: {"clean": _metrics(f1, n)} for c, (f1, n) in scores.items()},
+        robustness={}, robustness_skipped={}, pruning=None if dense else _pruning(method, sparsity, steps),
+        timings={"total_seconds": 3700.0, "train_seconds": 3600.0, "eval_seconds": 60.0})
+
+
+def write_run(run_dir: Path, rows: Sequence[dict], train_langs: Sequence[str], **arm) -> None:
+    """One synthetic job on disk through ``records.write``: its record (clean F1 per test language computed
+    from ``rows`` with the analysis's span counts) and ``predictions/test.jsonl`` with its companion."""
+    from sparsenlp.analysis.encode import TestSet
+    from sparsenlp.tracking import records
+
+    scores = {}
+    for lang in dict.fromkeys(r["lang"] for r in rows):
+        mine = [r for r in rows if r["lang"] == lang]
+        test = TestSet(mine, lang, "clean")
+        counts = test.encode(mine)
+        scores[lang] = (float(2 * counts.tp.sum() / max(counts.pred.sum() + test.gold.sum(), 1)), len(mine))
+    records.write(run_dir, run_record(scores, train_langs, run_dir=run_dir, **arm), {"test": list(rows)})

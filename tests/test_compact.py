@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sparsenlp.analysis.encode import TestSet
+from sparsenlp.analysis.stats import Cell, significance_table
+from sparsenlp.analysis.sweep_comparison import read_predictions
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import load_predictions
 from sparsenlp.tracking import compact, records
@@ -46,6 +49,23 @@ def test_records_write_a_companion_equal_to_each_jsonl(tmp_path):
     _equals_rows(only_af, af)
     assert only_af.tokens_at([0, 39]) == [af[0]["tokens"], af[39]["tokens"]]  # read back from the JSONL by line
     assert both.select("de") is not both and len(both.select("de")) == 50
+
+
+def test_the_analysis_reads_the_companion_and_falls_back_on_the_jsonl(tmp_path):
+    runs = _runs()
+    for k, run in enumerate(runs):
+        records.write(tmp_path / str(k), make_record(), {"test": run})
+    from_npz = [read_predictions(tmp_path / str(k), "clean") for k in range(3)]
+    assert all(p.tokens is None for p in from_npz)  # the companion was read, not the JSONL
+    for k in range(3):
+        (tmp_path / str(k) / "predictions" / "test.npz").unlink()
+    from_jsonl = [read_predictions(tmp_path / str(k), "clean") for k in range(3)]
+    assert all(p.tokens is not None for p in from_jsonl)
+    tables = [significance_table([Cell("de", "a", 0.5, "clean", runs[:1], runs[1:])], n_boot=200)]
+    for loaded in (from_npz, from_jsonl):
+        tables.append(significance_table([Cell("de", "a", 0.5, "clean", loaded[:1], loaded[1:])], n_boot=200))
+    pd.testing.assert_frame_equal(tables[1], tables[0])
+    pd.testing.assert_frame_equal(tables[2], tables[0])
 
 
 def test_arrays_encode_as_rows_do_in_any_order_and_against_either_reference():
