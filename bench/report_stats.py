@@ -205,7 +205,9 @@ def render(out: Path, runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame, 
     out.mkdir(parents=True, exist_ok=True)
     for name, table in (("runs", runs), ("significance", sig), ("pie", pie)):
         table.to_csv(out / f"{name}.csv", index=False)  # the data behind the figures
-    made = figures.statistical_figures(runs, sig, pie)
+    made, notes = figures.statistical_figures(runs, sig, pie)
+    for note in notes:
+        print(f"note: {note}")
     for name, fig in made.items():
         fig.savefig(out / f"{name}.png", dpi=110)
     print(f"\n{len(made)} figures → {out}")
