@@ -49,6 +49,6 @@ def test_arm_labels_and_run_names_name_every_dimension():
     assert movement.label() == "movement[layerwise]·cubic@0.9"
     structured = _arm(method="structured_heads", criterion="l1", scope="layerwise", schedule="none",
                       embeddings=False, sparsity=0.25, structure="heads=0.5,ffn=0")
-    assert structured.label() == "structured_heads[layerwise](heads=0.5,ffn=0)·none@0.25"
+    assert structured.label() == "structured_heads:l1[layerwise](heads=0.5,ffn=0)·none@0.25"
     joint = _arm(train_langs=["de", "sw", "yo", "zh"], regime="joint", quantization="dynamic_int8")
     assert joint.run_name() == "4langs-global-s0.9-emb-dynamic_int8-seed2"

@@ -1,35 +1,47 @@
-"""The cross-language report on a small real sweep: tidy table, change vs dense, figures, PIEs, CLI, notebook.
+"""The cross-language report on a small real sweep: tidy table, significance vs dense, PIEs with their
+noise floor, figures, provenance, CLI, notebook; and on a synthetic sweep of several arms, that no
+aggregate ever mixes two arms.
 
-The sweep is made once per module by real in-process runs (tiny BERT, real WikiANN): de (high resource)
+The real sweep is made once per module by in-process runs (tiny BERT, real WikiANN): de (high resource)
 and sw (low resource) × {dense seeds 1 and 2, global_magnitude 0.5 seeds 1 and 2, layerwise_magnitude 0.5
-seed 1} → 10 runs, each scored on the clean
-test set and two perturbations. Every expectation is recomputed from the records and prediction files.
+seed 1} → 10 runs, each scored on the clean test set and two perturbations; next to them, the sweep's
+``multirun.yaml`` and two records a report must skip. Every expectation is recomputed from the records
+and the JSONL prediction files.
 """
 from __future__ import annotations
 
 import json
-import re
 import math
+import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from seqeval.metrics import f1_score
+from statsmodels.stats.multitest import multipletests
 
-from sparsenlp.analysis import collect, plots
-from sparsenlp.analysis.pie_report import pie_report
+from sparsenlp.analysis import collect, stats, sweep_report
+from sparsenlp.analysis.pie_floor import pie_floor_table
 from sparsenlp.analysis.report import main
-from sparsenlp.errors import SparseNLPError
-from sparsenlp.evaluation.pie import find_pies, load_predictions
+from sparsenlp.analysis.sweep_comparison import baseline_runs
+from sparsenlp.analysis.sweep_report import Options
+from sparsenlp.evaluation.pie import load_predictions
+from sparsenlp.tracking import compact
+from sparsenlp.tracking.compact import CompactPredictions
 from sparsenlp.train import run
 from tests.conftest import REPO
 from tests.helpers import compose_run
+from tests.synthetic import make_test_set, predict, write_run
 
-pytestmark = pytest.mark.slow  # a sweep of ten tiny end-to-end runs (≈20 s)
+pytestmark = pytest.mark.slow  # a sweep of ten tiny end-to-end runs (≈20 s) and reports over it
 
 LANGS = ("de", "sw")
 CONDITIONS = ("clean", "char_noise@0.1", "context_drop@0.2")
@@ -41,6 +53,7 @@ ARMS = (
     ("global-s2", ["pruning=global_magnitude", "pruning.sparsity=0.5"], 2),
     ("layerwise-s1", ["pruning=layerwise_magnitude", "pruning.sparsity=0.5"], 1),
 )
+GLOBAL, LAYERWISE = "tiny/per_language/global_magnitude·oneshot", "tiny/per_language/layerwise_magnitude·oneshot"
 SUITE = ["perturbation=suite", "perturbation.members.char_noise.severities=[0.1]",
          *(f"~perturbation.members.{m}" for m in
            ("lower", "upper", "strip_diacritics", "swap_seen", "swap_unseen", "swap_script", "swap_family"))]
@@ -48,13 +61,21 @@ SUITE = ["perturbation=suite", "perturbation.members.char_noise.severities=[0.1]
 # so populations disagree on some sentences
 COMMON = ["data.train_limit=300", "data.dev_limit=50", "data.test_limit=60", "trainer.max_steps=40",
           "trainer.lr=2e-3", "trainer.eval_every=40", "trainer.cpu_threads=1"]
-FIGURES = {"f1_vs_sparsity_lang", "f1_vs_sparsity_tier", "delta_vs_dense", "robustness_gap",
-           "global_vs_layerwise", "pie_rate"}
+COMMAND = ["model=tiny", "lang=de,sw", "pruning=dense,global_magnitude,layerwise_magnitude", "pruning.sparsity=0.5"]
+FIGURES = {"delta_vs_dense", "delta_vs_dense_relative", "delta_heatmap", "f1_by_tier", "f1_by_script",
+           "f1_by_family", "pie_vs_sparsity",
+           *(f"robustness_{m}_tiny_per_language_{a}_magnitude_oneshot" for m in ("f1", "relative_gap")
+             for a in ("global", "layerwise"))}
+SIGNIFICANCE = ("lang", "arm", "sparsity", "n_seeds", "delta_f1", "ci_low", "ci_high", "p_value", "p_adjusted",
+                "correction")
+PIE = ("lang", "arm", "sparsity", "level", "pie_rate", "noise_floor", "excess", "excess_ci_low", "excess_ci_high",
+       "too_small")
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, tiny_overrides) -> dict:
-    """SWEEP/<job_num>/ as Hydra multirun lays it out; returns the dir and each job's (lang, label)."""
+    """SWEEP/<job_num>/ as Hydra multirun lays it out, with its multirun.yaml and two records to skip;
+    returns the dir and each job's (lang, label)."""
     root = tmp_path_factory.mktemp("sweep")
     jobs = {}
     # one thread: on a loaded 2-core box, two torch threads per tiny run are up to 10× slower than one
@@ -67,7 +88,24 @@ def sweep(tmp_path_factory, tiny_overrides) -> dict:
             jobs[str(out)] = (lang, label)
     finally:
         torch.set_num_threads(threads)  # run() sets it process-wide
-    return {"dir": root, "jobs": jobs}
+    multirun = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN"], "task": COMMAND},
+                          "runtime": {"choices": {"model": "tiny", "pruning": "dense", "hydra/launcher": "basic"}}}}
+    (root / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    (root / "98").mkdir()
+    (root / "98" / "results.json").write_text('{"status": "comp')  # a job killed while writing
+    incomplete = _record(str(root / "1"))
+    del incomplete["test"]
+    (root / "99").mkdir()
+    (root / "99" / "results.json").write_text(json.dumps(incomplete))
+    return {"dir": root, "jobs": jobs, "skipped": [root / "98" / "results.json", root / "99" / "results.json"]}
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory) -> Path:
+    """`sparsenlp-report SWEEP --out DIR` once for the module: the output dir."""
+    out = tmp_path_factory.mktemp("report")
+    assert main([str(sweep["dir"]), "--out", str(out)]) == 0
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -148,57 +186,229 @@ def test_dense_and_sparse_classification(sweep, table):
             assert row.achieved_sparsity == rec["pruning"]["achieved"] == pytest.approx(0.5, abs=1e-3)
 
 
-def test_change_relative_to_dense_equals_hand_computation(sweep, table):
-    rel = collect.relative_to_dense(table)
-    assert len(rel) == len(LANGS) * len(CONDITIONS) * 2  # two sparse arms
+# --- significance vs dense -----------------------------------------------------------------------------------
+
+
+def _predictions(sweep: dict, lang: str, condition: str, *labels: str) -> list[list[dict]]:
+    """The JSONL rows of a language's runs (labels in seed order), read without the analysis."""
+    name = "test.jsonl" if condition == "clean" else f"test.{condition}.jsonl"
+    return [[r for r in load_predictions(Path(d) / "predictions" / name) if r["lang"] == lang]
+            for d in _run_dirs(sweep, lang, *labels)]
+
+
+def _seqeval(run: list[dict]) -> float:
+    return float(f1_score([r["gold"] for r in run], [r["pred"] for r in run], zero_division=0))
+
+
+def test_significance_has_one_row_per_language_arm_sparsity_and_condition(report):
+    sig = pd.read_csv(report / "significance.csv")
+    assert set(SIGNIFICANCE) <= set(sig.columns)
+    assert len(sig) == len(LANGS) * 2 * len(CONDITIONS)
+    assert not sig.duplicated(["lang", "arm", "sparsity", "condition"]).any()
+    assert set(sig["arm"]) == {GLOBAL, LAYERWISE} and set(sig["sparsity"]) == {0.5}
+    assert set(sig["correction"]) == {"holm"} and set(sig["family_size"]) == {len(LANGS)}
+    assert dict(zip(sig["arm"], sig["n_seeds"])) == {GLOBAL: 2, LAYERWISE: 1} and set(sig["n_dense_seeds"]) == {2}
+    assert (sig["ci_low"] <= sig["delta_f1"]).all() and (sig["delta_f1"] <= sig["ci_high"]).all()
+    assert set(sig["tier"]) == {"high", "low"} and set(sig["method"]) == {"global_magnitude", "layerwise_magnitude"}
+
+
+@pytest.mark.parametrize("condition", ["clean", "context_drop@0.2"])
+def test_significance_values_equal_seqeval_and_stats_on_the_prediction_files(sweep, report, condition):
+    sig = pd.read_csv(report / "significance.csv")
+    rows = sig[(sig["arm"] == GLOBAL) & (sig["condition"] == condition)].set_index("lang")
     for lang in LANGS:
-        for condition in CONDITIONS:
-            def f1s(*labels):
-                return [_record(d)["test"][lang][condition]["f1"] for d in _run_dirs(sweep, lang, *labels)]
-
-            dense = sum(f1s("dense-s1", "dense-s2")) / 2
-            for method, labels in (("global_magnitude", ("global-s1", "global-s2")),
-                                   ("layerwise_magnitude", ("layerwise-s1",))):
-                sparse = f1s(*labels)
-                got = rel[(rel["lang"] == lang) & (rel["condition"] == condition) & (rel["method"] == method)]
-                assert len(got) == 1
-                got = got.iloc[0]
-                assert got["delta_f1"] == pytest.approx(sum(sparse) / len(sparse) - dense, abs=1e-12)
-                assert (got["n_sparse"], got["n_dense"], got["tier"]) == (len(sparse), 2, table.query(
-                    "lang == @lang")["tier"].iloc[0])
-
-
-# --- figures -----------------------------------------------------------------------------------------------
+        dense = _predictions(sweep, lang, condition, "dense-s1", "dense-s2")
+        sparse = _predictions(sweep, lang, condition, "global-s1", "global-s2")
+        row = rows.loc[lang]
+        # ΔF1 from seqeval itself, the seed means of each population
+        by_seqeval = np.mean([_seqeval(r) for r in sparse]) - np.mean([_seqeval(r) for r in dense])
+        assert row["delta_f1"] == pytest.approx(by_seqeval, abs=1e-12)
+        # interval and p-value: the statistics on the JSONL rows, as a user calls them
+        ref = stats.significance_table([stats.Cell(lang, GLOBAL, 0.5, condition, dense, sparse)]).iloc[0]
+        for column in ("f1_dense", "f1_sparse", "ci_low", "ci_high", "rel_ci_low", "rel_ci_high", "p_value"):
+            assert row[column] == pytest.approx(ref[column], abs=1e-12), column
+    # Holm across the two languages of the family, by statsmodels
+    adjusted = multipletests(rows.loc[list(LANGS), "p_value"], method="holm")[1]
+    assert rows.loc[list(LANGS), "p_adjusted"].tolist() == pytest.approx(adjusted.tolist())
 
 
-def _data_lines(ax) -> dict[str, list]:
-    return {line.get_label(): list(line.get_ydata()) for line in ax.lines if not line.get_label().startswith("_")}
+def test_the_correction_can_be_benjamini_hochberg(sweep, tmp_path):
+    assert main([str(sweep["dir"]), "--out", str(tmp_path), "--correction", "bh", "--no-pie", "--n-boot", "500"]) == 0
+    sig = pd.read_csv(tmp_path / "significance.csv")
+    assert set(sig["correction"]) == {"fdr_bh"}
+    for _, family in sig.groupby(["arm", "sparsity", "condition"]):
+        assert family["p_adjusted"].tolist() == pytest.approx(multipletests(family["p_value"], method="fdr_bh")[1])
+    assert "Benjamini–Hochberg" in (tmp_path / "summary.md").read_text()
+    assert not (tmp_path / "pie.csv").read_text().strip().count("\n")  # --no-pie: a header, no rows
 
 
-def test_f1_figure_lines_are_seed_means_per_language(sweep, table):
-    fig = plots.f1_vs_sparsity(table, by="lang")
-    axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in axes] == ["global_magnitude·oneshot", "layerwise_magnitude·oneshot"]
-    lines = _data_lines(axes[0])
-    assert set(lines) == set(LANGS)
+# --- PIEs ---------------------------------------------------------------------------------------------------
+
+
+def test_pie_rates_and_floors_equal_pie_floor_on_the_prediction_files(sweep, report):
+    pie = pd.read_csv(report / "pie.csv")
+    assert set(PIE) <= set(pie.columns) and set(pie["condition"]) == set(CONDITIONS)
+    assert len(pie) == len(LANGS) * 2 * len(CONDITIONS) * 2  # × sentence and token level
+    assert pie["too_small"].all()  # 2 dense seeds cannot give two disjoint halves
     for lang in LANGS:
-        def clean(*labels):
-            return sum(_record(d)["test"][lang]["clean"]["f1"] for d in _run_dirs(sweep, lang, *labels)) / 2
+        dense = _predictions(sweep, lang, "char_noise@0.1", "dense-s1", "dense-s2")
+        sparse = _predictions(sweep, lang, "char_noise@0.1", "layerwise-s1")
+        ref = pie_floor_table([stats.Cell(lang, LAYERWISE, 0.5, "char_noise@0.1", dense, sparse)]).set_index("level")
+        got = pie[(pie["lang"] == lang) & (pie["arm"] == LAYERWISE) & (pie["condition"] == "char_noise@0.1")]
+        for row in got.itertuples():
+            for column in ("pie_rate", "noise_floor", "excess", "excess_ci_low", "excess_ci_high", "n_units"):
+                assert getattr(row, column) == pytest.approx(ref.loc[row.level, column], abs=1e-9), column
 
-        assert lines[lang] == pytest.approx([clean("dense-s1", "dense-s2"), clean("global-s1", "global-s2")])
-    tier = plots.f1_vs_sparsity(table, by="tier")
-    assert set(_data_lines(tier.axes[0])) == {"high", "low"}
+
+def _modal_of_two(a: list[str], b: list[str]) -> tuple:
+    """The modal prediction of two runs by pie.py's documented rule: a tie goes to the smallest label."""
+    return min(tuple(a), tuple(b))
 
 
-def test_other_figures_have_one_panel_per_arm_or_condition(table):
-    rel = collect.relative_to_dense(table)
-    delta = plots.delta_vs_dense(rel)
-    assert set(_data_lines(delta.axes[0])) == {"de", "sw", "high mean", "low mean"}
-    gap = plots.robustness_gap(table)
-    assert [ax.get_title() for ax in gap.axes if ax.get_visible()] == ["char_noise@0.1", "context_drop@0.2"]
-    assert len(_data_lines(gap.axes[0])) == 4  # 2 tiers × 2 arms
-    paired = plots.method_comparison(table)
-    assert sum(len(c.get_offsets()) for c in paired.axes[0].collections) == len(LANGS)  # one point per lang
+def test_pie_examples_are_sentences_whose_modes_differ(sweep, report):
+    examples = pd.read_csv(report / "pie_examples.csv")
+    shown = examples[(examples["arm"] == GLOBAL) & (examples["condition"] == "clean")]
+    assert set(shown["lang"]) <= set(LANGS) and not shown.empty
+    for lang, rows in shown.groupby("lang"):
+        (d0, d1), (s0, s1) = (_predictions(sweep, lang, "clean", *labels)
+                              for labels in (("dense-s1", "dense-s2"), ("global-s1", "global-s2")))
+        pies = [i for i, (a, b, c, d) in enumerate(zip(d0, d1, s0, s1))
+                if _modal_of_two(a["pred"], b["pred"]) != _modal_of_two(c["pred"], d["pred"])]
+        assert rows["id"].tolist() == [d0[i]["id"] for i in pies[:5]]
+        for row, i in zip(rows.itertuples(), pies):
+            assert row.tokens.split(" ") == d0[i]["tokens"] and row.gold.split(" ") == d0[i]["gold"]
+            assert tuple(row.dense.split(" ")) == _modal_of_two(d0[i]["pred"], d1[i]["pred"])
+
+
+# --- summary, figures, files ----------------------------------------------------------------------------------
+
+
+def test_report_writes_every_table_and_figure(sweep, table, report):
+    assert {p.name for p in report.iterdir()} == {"runs.csv", "runs.parquet", "significance.csv", "pie.csv",
+                                                   "pie_examples.csv", "summary.md", "figures"}
+    pd.testing.assert_frame_equal(pd.read_csv(report / "runs.csv"), table, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(report / "runs.parquet"), table)
+    assert {p.stem for p in (report / "figures").glob("*.png")} == FIGURES
+    for png in (report / "figures").glob("*.png"):
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0  # a drawn, non-blank image
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}")[1].split("\n## ")[0]
+
+
+def test_summary_opens_with_provenance_and_names_skipped_records(sweep, report):
+    summary = (report / "summary.md").read_text()
+    titles = re.findall(r"^## (.+)$", summary, flags=re.M)
+    assert titles[0] == "What was run" and titles[-1] == "Skipped records"
+    opening = _section(summary, "What was run")
+    assert "10 complete runs" in opening
+    assert "`sparsenlp-train -m model=tiny lang=de,sw pruning=dense,global_magnitude,layerwise_magnitude " \
+           "pruning.sparsity=0.5`" in opening and "model=tiny, pruning=dense" in opening
+    assert "**model**: tiny (built from its config" in opening
+    for lang in LANGS:  # data sizes and training steps per language, from the records
+        records = [_record(d) for d in _run_dirs(sweep, lang, *(label for label, _, _ in ARMS))]
+        sizes = {r["data"]["train_sentences_per_lang"][lang] for r in records}
+        steps = {r["training"]["steps"] for r in records}
+        assert len(sizes) == len(steps) == 1
+        assert re.search(rf"\|\s*{lang}\s*\|[^\n]*\|\s*5\s*\|\s*{sizes.pop()}\s*\|\s*50\s*\|\s*60\s*\|\s*"
+                         rf"{steps.pop()}\s*\|", opening), lang
+    seeds = opening.split("### Seeds per comparison")[1]
+    assert re.search(rf"\|\s*{re.escape(GLOBAL)}\s*\|\s*0.5\s*\|\s*2\s*\|\s*3\s*\|\s*2\s*\|\s*2\s*\|", seeds)
+    assert re.search(rf"\|\s*{re.escape(LAYERWISE)}\s*\|\s*0.5\s*\|\s*2\s*\|\s*3\s*\|\s*2\s*\|\s*1\s*\|", seeds)
+    skipped = _section(summary, "Skipped records").strip().splitlines()
+    assert len(skipped) == 2
+    assert str(sweep["skipped"][0]) in skipped[0] and "Invalid JSON" in skipped[0]
+    assert str(sweep["skipped"][1]) in skipped[1] and "test: Field required" in skipped[1]
+
+
+def test_summary_counts_verdicts_per_arm_and_sparsity_overall_and_per_tier(report):
+    sig = pd.read_csv(report / "significance.csv")
+    verdicts = _section((report / "summary.md").read_text(), "Sparse vs dense")
+    assert "Holm" in verdicts
+    lines = [line for line in verdicts.splitlines() if line.startswith("| ") and "0.500" in line]
+    assert len(lines) == 2 * len(CONDITIONS)  # one per arm × sparsity × condition
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        condition, arm = cells[0], cells[1]
+        rows = sig[(sig["condition"] == condition) & (sig["arm"] == arm)]
+        expected = [" / ".join(str(int((g["verdict"] == v).sum())) for v in ("better", "worse", "indistinguishable"))
+                    for g in (rows, rows[rows["tier"] == "high"], rows[rows["tier"] == "low"])]
+        assert cells[3:6] == expected
+        assert float(cells[6]) == pytest.approx(rows["delta_f1"].mean(), abs=5e-4)
+
+
+def test_reports_never_mix_arms_rows_per_arm(sweep, report, table):
+    """The real sweep: every table has, per arm, exactly the rows of that arm's comparisons."""
+    sig = pd.read_csv(report / "significance.csv")
+    pie = pd.read_csv(report / "pie.csv")
+    assert sig.groupby("arm").size().to_dict() == {GLOBAL: 6, LAYERWISE: 6}
+    assert pie.groupby("arm").size().to_dict() == {GLOBAL: 12, LAYERWISE: 12}
+    runs = baseline_runs(table)
+    # each arm: its own runs at 0.5, and the dense runs of the same languages at 0 (2 seeds × 2 languages × 3)
+    assert runs.groupby(["arm", "sparsity"]).size().to_dict() == {
+        (GLOBAL, 0.0): 12, (GLOBAL, 0.5): 12, (LAYERWISE, 0.0): 12, (LAYERWISE, 0.5): 6}
+
+
+# --- several arms on disk: never mixed ---------------------------------------------------------------------------
+
+
+def _several_arms(root: Path) -> dict:
+    """de and sw, two seeds each of: mBERT per language (dense, global 0.5 and 0.9, global 0.5 with
+    embeddings), XLM-R per language (dense, global 0.5), mBERT jointly on de+sw (dense, global 0.5). Each
+    dense population misses entities at its own rate, so a comparison with the wrong baseline shows."""
+    tests = {lang: make_test_set(np.random.default_rng(k), 150) for k, lang in enumerate(("de", "sw"))}
+    miss = {("mbert", "per_language"): 0.1, ("xlmr", "per_language"): 0.3, ("mbert", "joint"): 0.5}
+    plan = [("mbert", "dense", 0.0, False), ("mbert", "global_magnitude", 0.5, False),
+            ("mbert", "global_magnitude", 0.9, False), ("mbert", "global_magnitude", 0.5, True),
+            ("xlmr", "dense", 0.0, False), ("xlmr", "global_magnitude", 0.5, False)]
+    job, dense_f1 = 0, {}
+    for seed in (1, 2):
+        for model, method, sparsity, emb in plan:
+            for lang, test in tests.items():
+                rng = np.random.default_rng([seed, job])
+                rows = predict(rng, test, lang, miss[(model, "per_language")] + sparsity / 4, 0.05, 0.05)
+                write_run(root / str(job), rows, [lang], method=method, sparsity=sparsity, seed=seed, model=model,
+                          embeddings=emb)
+                if method == "dense":
+                    dense_f1.setdefault((model, "per_language", lang), []).append(_seqeval(rows))
+                job += 1
+        for method, sparsity in (("dense", 0.0), ("global_magnitude", 0.5)):
+            rng = np.random.default_rng([seed, job])
+            rows = [r for lang, test in tests.items()
+                    for r in predict(rng, test, lang, miss[("mbert", "joint")] + sparsity / 4, 0.05, 0.05)]
+            write_run(root / str(job), rows, ["de", "sw"], method=method, sparsity=sparsity, seed=seed)
+            if method == "dense":
+                for lang in tests:
+                    dense_f1.setdefault(("mbert", "joint", lang), []).append(
+                        _seqeval([r for r in rows if r["lang"] == lang]))
+            job += 1
+    return dense_f1
+
+
+def test_a_sweep_of_several_arms_never_mixes_them(tmp_path):
+    dense_f1 = _several_arms(tmp_path)
+    result = sweep_report.analyse(tmp_path, Options(n_boot=300), draw=False)
+    sig, pie = result.comparison.significance, result.comparison.pie
+    arms = {"mbert/per_language/global_magnitude·cubic": {0.5, 0.9},
+            "mbert/per_language/global_magnitude·cubic+emb": {0.5},
+            "xlmr/per_language/global_magnitude·cubic": {0.5}, "mbert/joint:de+sw/global_magnitude·cubic": {0.5}}
+    assert {arm: set(g["sparsity"]) for arm, g in sig.groupby("arm")} == arms
+    # rows per arm: one per language and sparsity (significance), × 2 levels (PIEs); families never span arms
+    assert sig.groupby("arm").size().to_dict() == {arm: 2 * len(s) for arm, s in arms.items()}
+    assert pie.groupby("arm").size().to_dict() == {arm: 4 * len(s) for arm, s in arms.items()}
+    assert set(sig["family_size"]) == {2}
+    # each comparison's dense side is the dense runs of its own model and regime
+    for row in sig.itertuples():
+        assert row.f1_dense == pytest.approx(np.mean(dense_f1[(row.model, row.regime, row.lang)]), abs=1e-12)
+    assert set(sig.loc[sig["regime"] == "joint", "train_langs"]) == {"de+sw"}
+    # the figures' runs: each arm with its own baseline at 0, seeds and languages counted
+    runs = result.runs[result.runs["condition"] == "clean"]
+    assert runs.groupby(["arm", "sparsity"]).size().to_dict() == {
+        (arm, s): 4 for arm, levels in arms.items() for s in {0.0, *levels}}
+    verdicts = result.summary.split("## Sparse vs dense")[1].split("\n## ")[0]
+    assert sum(line.startswith("| clean ") for line in verdicts.splitlines()) == 5  # arm × sparsity
 
 
 # --- CLI -----------------------------------------------------------------------------------------------------
@@ -209,31 +419,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300, cwd=REPO)
 
 
-def test_report_writes_table_figures_and_summary(sweep, table, tmp_path, capsys):
-    out = tmp_path / "report"
-    assert main([str(sweep["dir"]), "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert err.count("PIE skipped") == len(LANGS)  # clean test set only; layerwise has one seed
-    assert "condition=clean method=layerwise_magnitude" in err and "found 2 dense and 1 sparse" in err
-    assert "Skipped records" not in (out / "summary.md").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(out / "runs.csv"), table, check_dtype=False)
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), table)
-    assert {p.stem for p in (out / "figures").glob("*.png")} == FIGURES
-    for png in (out / "figures").glob("*.png"):
-        image = matplotlib.image.imread(png)
-        assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0  # a drawn, non-blank image
-    summary = (out / "summary.md").read_text()
-    assert "10 complete runs" in summary
-    assert re.search(r"\|\s*high\s*\|\s*de\s*\|", summary) and re.search(r"\|\s*low\s*\|\s*sw\s*\|", summary)
-    assert "## PIE fraction" in summary and not (out / "pie.csv").exists()  # pie.csv: the `pie` command
-
-
 def test_default_output_dir_and_help(sweep, tmp_path, capsys):
     copy = tmp_path / "sweep"
     shutil.copytree(sweep["dir"] / "0", copy / "0")
+    (copy / "report" / "figures").mkdir(parents=True)
+    (copy / "report" / "figures" / "robustness_gap.png").write_bytes(b"an earlier report's figure")
     assert main([str(copy), "--no-pie"]) == 0
+    assert not (copy / "report" / "figures" / "robustness_gap.png").exists()  # no figure outlives its data
     assert (copy / "report" / "runs.csv").is_file() and (copy / "report" / "summary.md").is_file()
     assert len(pd.read_csv(copy / "report" / "runs.csv")) == len(CONDITIONS)
+    assert "No comparison" in (copy / "report" / "summary.md").read_text()
     with pytest.raises(SystemExit) as help_exit:
         main(["--help"])
     assert help_exit.value.code == 0
@@ -252,19 +447,12 @@ def test_bad_sweep_dir_is_one_line_error_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "broken" / "report").exists()
 
 
-def test_corrupt_and_incomplete_records_are_skipped_with_a_warning(sweep, tmp_path, caplog):
-    shutil.copytree(sweep["dir"] / "0", tmp_path / "0")
-    (tmp_path / "1").mkdir()
-    (tmp_path / "1" / "results.json").write_text("{not json")
-    partial = _record(str(sweep["dir"] / "1"))
-    del partial["test"]
-    (tmp_path / "2").mkdir()
-    (tmp_path / "2" / "results.json").write_text(json.dumps(partial))
+def test_corrupt_and_incomplete_records_are_skipped_with_a_warning(sweep, caplog):
     with caplog.at_level("WARNING", logger="sparsenlp"):
-        got = collect.runs_table(tmp_path)
-    assert set(got["run_dir"]) == {str(tmp_path / "0")} and len(got) == len(CONDITIONS)
+        got = collect.runs_table(sweep["dir"])
+    assert set(got["run_dir"]) == set(sweep["jobs"])
     skipped = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(skipped) == 2 and "1/results.json" in skipped[0] and "2/results.json" in skipped[1]
+    assert len(skipped) == 2 and "98/results.json" in skipped[0] and "99/results.json" in skipped[1]
     assert "test: Field required" in skipped[1]  # the record names what it lacks
 
 
@@ -279,8 +467,8 @@ def test_truncated_record_is_named_in_the_summary_and_the_exit_status(tmp_path, 
                              "trainer.cpu_threads=1", f"seed={num}"], sweep / num))
     finally:
         torch.set_num_threads(threads)
-    assert _cli(str(sweep), "--no-pie").returncode == 0  # nothing skipped: exit 0, no such section
-    assert "Skipped records" not in (sweep / "report" / "summary.md").read_text()
+    assert _cli(str(sweep), "--no-pie").returncode == 0  # nothing skipped: exit 0, and the summary says so
+    assert "None: every results.json under the sweep was read" in (sweep / "report" / "summary.md").read_text()
 
     truncated = sweep / "1" / "results.json"
     truncated.write_text(truncated.read_text()[:300])
@@ -293,69 +481,35 @@ def test_truncated_record_is_named_in_the_summary_and_the_exit_status(tmp_path, 
     assert set(pd.read_csv(sweep / "report" / "runs.csv")["run_dir"]) == {str(sweep / "0")}
 
 
-# --- PIEs ----------------------------------------------------------------------------------------------------
+def test_every_companion_equals_its_jsonl(sweep):
+    files = sorted(f for d in sweep["jobs"] for f in Path(d).glob("predictions/*.jsonl"))
+    assert len(files) == len(sweep["jobs"]) * len(CONDITIONS)
+    for jsonl in files:
+        got, ref = compact.read(compact.companion_path(jsonl)), CompactPredictions.from_rows(load_predictions(jsonl))
+        for name in ("ids", "lang", "offsets", "gold", "pred", "token_hash"):
+            assert np.array_equal(getattr(got, name), getattr(ref, name)), (jsonl, name)
+        assert got.labels == ref.labels
 
 
-def _modal_of_two(a: list[str], b: list[str]) -> tuple:
-    """The modal prediction of two runs by pie.py's documented rule: a tie goes to the smallest label."""
-    return min(tuple(a), tuple(b))
-
-
-@pytest.mark.parametrize("condition", ["clean", "context_drop@0.2"])
-def test_pie_fraction_equals_find_pies_on_the_prediction_files(sweep, table, condition):
-    report = pie_report(table)
-    name = "test.jsonl" if condition == "clean" else f"test.{condition}.jsonl"
-    for lang in LANGS:
-        def runs(*labels):
-            return [[r for r in load_predictions(Path(d) / "predictions" / name) if r["lang"] == lang]
-                    for d in _run_dirs(sweep, lang, *labels)]
-
-        dense, sparse = runs("dense-s1", "dense-s2"), runs("global-s1", "global-s2")
-        rows = report.table[(report.table["lang"] == lang) & (report.table["condition"] == condition)]
-        assert set(rows["method"]) == {"global_magnitude"} and set(rows["n_dense"]) == set(rows["n_sparse"]) == {2}
-        for level in ("sentence", "token"):
-            row = rows[rows["level"] == level].iloc[0]
-            ref = find_pies(dense, sparse, level)
-            assert (row["fraction"], row["n_pie"], row["n_units"]) == (ref.fraction, ref.n_pie, ref.n_units)
-            assert row["f1_sparse_pie"] == pytest.approx(ref.f1_sparse_pie, nan_ok=True)
-        # independent of pie.py: sentence-level PIEs by hand
-        by_hand = [_modal_of_two(d0["pred"], d1["pred"]) != _modal_of_two(s0["pred"], s1["pred"])
-                   for d0, d1, s0, s1 in zip(*dense, *sparse)]
-        assert len(by_hand) == 60
-        assert rows[rows["level"] == "sentence"]["fraction"].iloc[0] == sum(by_hand) / len(by_hand)
-
-
-def test_pie_in_parallel_and_for_chosen_conditions_gives_the_same_rows(table):
-    serial = pie_report(table)
-    pd.testing.assert_frame_equal(pie_report(table, jobs=2).table, serial.table)
-    clean = pie_report(table, conditions=["clean"]).table
-    pd.testing.assert_frame_equal(clean, serial.table[serial.table["condition"] == "clean"].reset_index(drop=True))
-    with pytest.raises(SparseNLPError, match=r"test condition\(s\) \['typo@0.1'\] not in the sweep"):
-        pie_report(table, conditions=["typo@0.1"])
-
-
-def test_pie_cli_writes_outputs_and_notes_cells_with_one_seed(sweep, tmp_path, capsys):
-    assert main(["pie", str(sweep["dir"]), "--out", str(tmp_path)]) == 0
-    err = capsys.readouterr().err
+def test_pie_command_writes_its_outputs_for_chosen_conditions(sweep, report, tmp_path):
+    assert main(["pie", str(sweep["dir"]), "--out", str(tmp_path), "--condition", "clean", "--examples", "2"]) == 0
     pies = pd.read_csv(tmp_path / "pie.csv")
-    assert len(pies) == len(LANGS) * len(CONDITIONS) * 2  # global arm × sentence/token level
-    assert err.count("PIE skipped") == len(LANGS) * len(CONDITIONS)
-    assert "needs ≥2 seeds per population, found 2 dense and 1 sparse" in err
-    assert (tmp_path / "figures" / "pie_rate.png").stat().st_size > 0
-    assert "Skipped cells" in (tmp_path / "pie.md").read_text()
+    assert set(pies["condition"]) == {"clean"} and len(pies) == len(LANGS) * 2 * 2
+    full = pd.read_csv(report / "pie.csv")
+    pd.testing.assert_frame_equal(pies, full[full["condition"] == "clean"].reset_index(drop=True))
+    assert pd.read_csv(tmp_path / "pie_examples.csv").groupby(["lang", "arm"]).size().max() <= 2
+    assert (tmp_path / "figures" / "pie_vs_sparsity.png").stat().st_size > 0
+    page = (tmp_path / "pie.md").read_text()
+    assert "noise floor" in page and "too few seeds" in page
 
 
-def test_pie_without_any_population_of_two_seeds_fails_on_one_line(sweep, tmp_path, capsys):
-    for src in _run_dirs(sweep, "de", "dense-s1", "global-s1", "global-s2"):
+def test_pie_without_any_comparison_fails_on_one_line(sweep, tmp_path, capsys):
+    for src in _run_dirs(sweep, "de", "dense-s1", "dense-s2"):
         shutil.copytree(src, tmp_path / "sweep" / Path(src).name)
     assert main(["pie", str(tmp_path / "sweep")]) == 1
-    err = capsys.readouterr().err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("sparsenlp error: no PIE population") and "≥2 seeds" in last
-    assert "found 1 dense and 2 sparse" in err
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("sparsenlp error: no sparse run") and "dense and sparse" in last
     assert not (tmp_path / "sweep" / "report").exists()
-    assert main([str(tmp_path / "sweep")]) == 0  # the table report still works, with the note
-    assert "found 1 dense and 2 sparse" in capsys.readouterr().err
 
 
 # --- notebook ------------------------------------------------------------------------------------------------
@@ -366,6 +520,8 @@ def test_notebook_runs_on_the_sweep(sweep, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
     path = REPO / "notebooks" / "analysis.ipynb"
     monkeypatch.setenv("SPARSENLP_SWEEP_DIR", str(sweep["dir"]))
+    # the kernel imports the sparsenlp of this checkout, whatever an editable install points at
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
     nb = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}}).execute()
@@ -384,8 +540,11 @@ def test_rows_carry_the_records_arm_whatever_the_method():
                                   "scope": "layerwise", "schedule": "none", "sparsity": 0.25,
                                   "structure": "heads=0.5,ffn=0"})
     emb = make_record(arm={**base.arm.model_dump(), "embeddings": True})
-    rows = collect.table_from_records([(Path("a"), base), (Path("b"), structured), (Path("c"), emb)])
+    control = make_record(arm={**structured.arm.model_dump(), "criterion": "random"})
+    rows = collect.table_from_records([(Path("a"), base), (Path("b"), structured), (Path("c"), emb),
+                                       (Path("d"), control)])
     arms = rows.drop_duplicates("run_dir").set_index("run_dir")["arm"].to_dict()
-    assert arms == {"a": "global_magnitude·cubic@0.5", "b": "structured_heads[layerwise](heads=0.5,ffn=0)·none@0.25",
-                    "c": "global_magnitude·cubic@0.5+emb"}
-    assert rows.groupby(list(collect.ARM), dropna=False).ngroups == 3
+    assert arms == {"a": "global_magnitude·cubic@0.5", "b": "structured_heads:l1[layerwise](heads=0.5,ffn=0)·none@0.25",
+                    "c": "global_magnitude·cubic@0.5+emb",
+                    "d": "structured_heads:random[layerwise](heads=0.5,ffn=0)·none@0.25"}
+    assert rows.groupby(list(collect.ARM), dropna=False).ngroups == 4

@@ -5,8 +5,8 @@ study (languages, tiers, sparsities, arms, perturbations) is a ``groupby`` away.
 the typed definition (``sparsenlp.tracking.schema.RunRecord``); every row carries its run's **arm**, and
 no aggregate here mixes arms: seeds are the only axis averaged over.
 
-Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, scope, structure, schedule,
-embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
+Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, criterion, scope, structure,
+schedule, embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
 ``setting`` (the label without the sparsity level: one line of a figure), the seed, the training
 languages, the test language's facts (tier, script, family, train_size) and whether it is zero-shot
 ``transfer``; ``perturbation``/``severity`` split the condition (``clean``: 0); ``gap`` and
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,13 @@ from pydantic import ValidationError
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.tracking import records
-from sparsenlp.tracking.schema import CLEAN, DENSE, RunRecord
+from sparsenlp.tracking.schema import CLEAN, RunRecord
 
 log = logging.getLogger("sparsenlp")
 
 ENTITY_TYPES = ("PER", "ORG", "LOC")
 # The arm of a run: aggregates never mix two values of any of these.
-ARM = ("model", "regime", "method", "scope", "structure", "schedule", "embeddings", "target_sparsity",
+ARM = ("model", "regime", "method", "criterion", "scope", "structure", "schedule", "embeddings", "target_sparsity",
        "quantization")
 # What a sparse arm is compared with: the dense runs of the same model, regime, training languages and
 # quantization, scored on the same test language and condition.
@@ -40,7 +40,7 @@ MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
 SPARSE = tuple(k for k in ARM if k not in MATCH)
 NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in groupby)
 COLUMNS = (
-    "run_dir", "arm", "setting", *ARM, "criterion", "seed", "train_langs", "lang", "lang_name", "tier", "script",
+    "run_dir", "arm", "setting", *ARM, "seed", "train_langs", "lang", "lang_name", "tier", "script",
     "family", "train_size", "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
     "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
     "train_sentences", "test_sentences",
@@ -148,63 +148,7 @@ def runs_table(sweep_dir: str | Path) -> pd.DataFrame:
     return table_from_records(load_records(sweep_dir)[0])
 
 
-def seed_means(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ("f1",)) -> pd.DataFrame:
-    """``<value>_mean``, ``<value>_std`` over seeds and ``n_seeds`` per ``keys`` (repeats of a seed averaged first)."""
-    per_seed = table.groupby([*keys, "seed"], dropna=False)[list(values)].mean()
-    grouped = per_seed.groupby(level=list(keys), dropna=False)
-    stats = grouped.agg(["mean", "std"])
-    stats.columns = [f"{v}_{s}" for v, s in stats.columns]
-    stats["n_seeds"] = grouped.size()
-    return stats.reset_index()
-
-
 def language_facts(table: pd.DataFrame) -> pd.DataFrame:
     """One row per language: its name, tier, script, family and training size."""
     facts = ["lang", "lang_name", "tier", "script", "family", "train_size"]
     return table[facts].drop_duplicates("lang").reset_index(drop=True)
-
-
-def relative_to_dense(table: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
-    """Per sparse arm and :data:`MATCH` cell: seed-mean ``value`` of the sparse runs minus that of the dense
-    runs of the same cell. Cells without a dense baseline get NaN differences."""
-    sparse = table[table["method"] != DENSE]
-    dense = table[table["method"] == DENSE]
-    s = seed_means(sparse, [*MATCH, *SPARSE, "arm", "setting"], [value]).rename(
-        columns={f"{value}_mean": f"{value}_sparse", f"{value}_std": f"{value}_sparse_std", "n_seeds": "n_sparse"})
-    d = seed_means(dense, list(MATCH), [value]).rename(
-        columns={f"{value}_mean": f"{value}_dense", f"{value}_std": f"{value}_dense_std", "n_seeds": "n_dense"})
-    out = s.merge(d, on=list(MATCH), how="left")
-    out["n_dense"] = out["n_dense"].fillna(0).astype(int)
-    out[f"delta_{value}"] = out[f"{value}_sparse"] - out[f"{value}_dense"]
-    out[f"rel_delta_{value}"] = out[f"delta_{value}"] / out[f"{value}_dense"].where(out[f"{value}_dense"] > 0)
-    out = out.merge(language_facts(table), on="lang", how="left")
-    return out.sort_values([*SPARSE, "lang", "condition"]).reset_index(drop=True)
-
-
-def f1_summary(table: pd.DataFrame, condition: str = CLEAN) -> pd.DataFrame:
-    """Languages × arms: seed-mean F1 on one condition (a wide table for reading, not for computing).
-    Model, regime and training languages become index columns only when they vary for a test language."""
-    sub = table[table["condition"] == condition]
-    varying = sub.groupby("lang")[["model", "regime", "train_langs"]].nunique().max()
-    index = ["tier", "lang", *(k for k in ("model", "regime", "train_langs") if varying[k] > 1)]
-    stats = seed_means(sub, [*index, "arm"])
-    wide = stats.pivot(index=index, columns="arm", values="f1_mean")
-    wide = wide[sorted(wide.columns, key=lambda a: (a != DENSE, a))]
-    wide.columns.name = None
-    return wide.reset_index()
-
-
-def tier_summary(relative: pd.DataFrame, value: str = "f1") -> pd.DataFrame:
-    """Mean change relative to dense per arm, condition and tier (languages weigh equally)."""
-    keys = ["condition", "model", "regime", *SPARSE, "arm", "tier"]
-    out = relative.groupby(keys, dropna=False)[f"delta_{value}"].agg(["mean", "std", "count"]).reset_index()
-    return out.rename(columns={"mean": f"delta_{value}_mean", "std": f"delta_{value}_std", "count": "n_langs"})
-
-
-def gap_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean robustness gap (clean F1 − perturbed F1) per perturbed condition, arm and tier."""
-    perturbed = table[table["condition"] != CLEAN]
-    keys = ["condition", *ARM, "arm", "tier"]
-    per_lang = seed_means(perturbed, [*keys, "lang"], ["gap"])
-    out = per_lang.groupby(keys, dropna=False)["gap_mean"].mean()
-    return out.rename("gap").reset_index()

@@ -9,6 +9,10 @@ subsets) when it holds at least one PIE token.
 Ties in the mode go to the lexicographically smallest label (tags compare as strings, sequences
 element-wise). That rule depends only on the multiset of predictions, never on the order runs are
 listed in, which a sweep directory does not fix.
+
+:func:`modal_codes` is the same rule on integer codes that rank the labels (one column per unit, one
+row per run), for the array-based analyses (:mod:`sparsenlp.analysis.pie_floor`) that compute PIE
+rates for many populations at once.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Hashable, Sequence, TypeVar
 
+import numpy as np
 from seqeval.metrics import f1_score
 
 from sparsenlp.errors import SparseNLPError
@@ -58,6 +63,27 @@ def modal(labels: Sequence[L]) -> L:
     counts = Counter(labels)
     top = max(counts.values())
     return min(label for label, c in counts.items() if c == top)
+
+
+def modal_codes(codes: np.ndarray) -> np.ndarray:
+    """Column-wise :func:`modal` of integer codes (runs × units) that rank the labels: the most frequent
+    code of each column, ties to the smallest code (= the smallest label)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.ndim != 2 or codes.shape[0] == 0:
+        raise ValueError(f"need a (runs × units) array with at least one run, got shape {codes.shape}")
+    if codes.size and codes.min() < 0:
+        raise ValueError("codes must be non-negative ranks")
+    if codes.shape[0] <= 3:  # the usual population sizes, without the general counting below
+        if codes.shape[0] < 3:
+            return codes.min(axis=0)  # one run, or two: equal, or a tie that goes to the smaller code
+        a, b, c = codes
+        return np.where((a == b) | (a == c), a, np.where(b == c, b, np.minimum(a, np.minimum(b, c))))
+    shared = np.zeros(codes.shape, dtype=np.int64)  # shared[j, u]: runs whose label equals run j's
+    for j in range(codes.shape[0]):
+        shared += codes == codes[j]
+    # the highest count wins; among equal counts the smallest code (scores stay far below 2**63)
+    score = shared * (int(codes.max(initial=0)) + 1) - codes
+    return np.take_along_axis(codes, score.argmax(axis=0)[None], axis=0)[0]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sparsenlp.io import write_json, write_jsonl
+from sparsenlp.tracking import compact
 from sparsenlp.tracking.schema import RunRecord
 
 RESULTS = "results.json"
@@ -80,9 +81,12 @@ def _finite(value: Any) -> Any:
 
 
 def write(out_dir: Path, record: RunRecord, predictions: dict[str, list[dict[str, Any]]]) -> None:
-    """Predictions first, results.json last: a reader never sees a record whose predictions are missing."""
+    """Predictions first (each JSONL with its compact ``.npz`` companion, see ``compact.py``), results.json
+    last: a reader never sees a record whose predictions are missing."""
     for name, rows in predictions.items():
-        write_jsonl(out_dir / PREDICTIONS / f"{name}.jsonl", rows)
+        path = out_dir / PREDICTIONS / f"{name}.jsonl"
+        write_jsonl(path, rows)
+        compact.write(compact.companion_path(path), rows)
     write_json(out_dir / RESULTS, _finite(record.model_dump(mode="json")))
 
 

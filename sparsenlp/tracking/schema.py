@@ -25,6 +25,7 @@ CLEAN = "clean"
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Condition = Annotated[str, StringConstraints(pattern=r"^(clean|[A-Za-z0-9_.-]+@[0-9.e+-]+)$")]
 Regime = Literal["per_language", "joint"]
+IMPLIED_CRITERIA = ("none", "magnitude", "movement")  # what the unstructured methods' names already say
 
 
 class _Model(BaseModel):
@@ -50,7 +51,8 @@ class Arm(_Model):
 
     def label(self) -> str:
         """The arm without model, regime and seed, for table columns: ``global_magnitude·cubic@0.9+emb``
-        (``+dynamic_int8`` when quantized)."""
+        (``+dynamic_int8`` when quantized; ``structured_heads:l2[...]``: a criterion the method name does
+        not imply, so arms that differ only in it never share a label)."""
         return self._label(with_sparsity=True)
 
     def setting(self) -> str:
@@ -61,7 +63,8 @@ class Arm(_Model):
         quantized = "" if self.quantization == "none" else f"+{self.quantization}"
         if self.method == DENSE:
             return DENSE + quantized
-        method = self.method if self.method.startswith(self.scope) else f"{self.method}[{self.scope}]"
+        name = self.method + ("" if self.criterion in IMPLIED_CRITERIA else f":{self.criterion}")
+        method = name if self.method.startswith(self.scope) else f"{name}[{self.scope}]"
         structure = f"({self.structure})" if self.structure else ""
         sparsity = f"@{self.sparsity:g}" if with_sparsity else ""
         emb = "+emb" if self.embeddings else ""

@@ -1,0 +1,217 @@
+"""The report's statistics on a study-sized synthetic sweep: significance table + PIE noise floor.
+
+Builds, one language at a time and in memory, the sweep of the study: the 40 XTREME languages with
+their real WikiANN test-set sizes (``../shared/data/wikiann/README.md``; Thai: 10,000 sentences), 2
+sparse arms × 7 sparsities × 3 seeds + dense, per-sentence predictions with a known effect per language
+(``tests/synthetic.py``). It times :func:`sparsenlp.analysis.dense_comparison.compare_to_dense` over
+all of it (two-level bootstrap of ΔF1, p-values, Holm across languages, PIE rates with noise floor and
+excess intervals), and within that the extraction of span counts and sequence codes from the rows.
+Generating the predictions is timed apart: a report reads them from files instead.
+
+    python bench/report_stats.py [--n-boot 2000] [--dense-seeds 3] [--conditions clean,char_noise@0.1]
+                                 [--max-sentences N] [--langs de,sw] [--figures DIR] [--jobs N]
+
+``--jobs N`` (N > 1) runs the languages in N worker processes instead, as
+:func:`~sparsenlp.analysis.dense_comparison.compare_languages` does: each worker generates one
+language's predictions (where a report's worker would read them) and compares them, timing both.
+
+``--figures DIR`` also renders the report's statistical figures from the sweep into DIR, next to the
+tables they draw (runs.csv, significance.csv, pie.csv); not timed.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import environment_lines, markdown_table, peak_rss_mib  # noqa: E402
+
+from sparsenlp.analysis import encode  # noqa: E402
+from sparsenlp.analysis.dense_comparison import compare_to_dense  # noqa: E402
+from sparsenlp.analysis.resample import ResampleCounts  # noqa: E402
+from sparsenlp.analysis.stats import adjust, verdict_summary  # noqa: E402
+from tests.synthetic import ARMS, SPARSITIES, sweep_language, xtreme40  # noqa: E402
+
+
+ENCODE = encode.TestSet.encode
+
+
+class Clock:
+    """Wall and CPU seconds spent inside wrapped callables (CPU time is what a loaded machine does not inflate)."""
+
+    def __init__(self) -> None:
+        self.seconds = self.cpu = 0.0
+
+    def wrap(self, fn):
+        def timed(*args, **kwargs):
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.cpu += time.process_time() - cpu
+        return timed
+
+
+WORKER_COUNTS: dict[int, ResampleCounts] = {}  # a worker's resamples, shared by its languages
+
+
+def timed_language(code: str, n_boot: int, **kwargs):
+    """In a worker: one language's synthetic cells, then their comparison, each timed (wall, CPU)."""
+    lang = next(lang for lang in xtreme40() if lang.code == code)
+    start, cpu = time.perf_counter(), time.process_time()
+    cells = sweep_language(lang, **kwargs)
+    generated = (time.perf_counter() - start, time.process_time() - cpu)
+    start, cpu = time.perf_counter(), time.process_time()
+    counts = WORKER_COUNTS.setdefault(n_boot, ResampleCounts(0, n_boot))
+    part = compare_to_dense(cells, n_boot=n_boot, correction=None, counts=counts)
+    return part, generated, (time.perf_counter() - start, time.process_time() - cpu)
+
+
+def parallel(args, languages, conditions) -> None:
+    """Each language generated and compared in one of ``args.jobs`` worker processes (largest first), as
+    :func:`compare_languages` does; the parent adjusts the p-values of the whole sweep."""
+    codes = [lang.code for lang in sorted(languages, key=lambda lang: -lang.test_sentences * lang.mean_tokens)]
+    work = partial(timed_language, n_boot=args.n_boot, seeds=args.seeds, dense_seeds=args.dense_seeds,
+                   conditions=conditions, max_sentences=args.max_sentences)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(work, codes))
+    wall = time.perf_counter() - start
+    start = time.perf_counter()
+    table = adjust(pd.concat([p.significance for p, _, _ in parts], ignore_index=True))
+    adjusting = time.perf_counter() - start
+    generation = [g for _, g, _ in parts]
+    analysis = [a for _, _, a in parts]
+    print(f"## Report statistics in {args.jobs} worker processes, one language at a time: {len(languages)} languages, "
+          f"{len(table)} cells, B = {args.n_boot}\n")
+    print(markdown_table(
+        ["step", "wall s, summed over workers", "CPU s, summed over workers", "wall s per worker (sum / jobs)"],
+        [["significance table + PIE noise floor (`compare_to_dense` per language)",
+          f"{sum(a[0] for a in analysis):.1f}", f"{sum(a[1] for a in analysis):.1f}",
+          f"{sum(a[0] for a in analysis) / args.jobs:.1f}"],
+         ["generating the synthetic predictions (not part of a report)", f"{sum(g[0] for g in generation):.1f}",
+          f"{sum(g[1] for g in generation):.1f}", f"{sum(g[0] for g in generation) / args.jobs:.1f}"]]))
+    print(f"\nwhole pool (generation + analysis, worker start-up included): {wall:.1f} s wall; "
+          f"Holm adjustment of the {len(table)} rows in the parent: {adjusting:.2f} s\n")
+    print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
+
+
+def run_f1_rows(cells, lang) -> list[dict]:
+    """Per run × condition span F1 (the tidy table the robustness figures draw), from span counts."""
+    rows, seen = [], set()
+    for cell in cells:
+        test = encode.TestSet(cell.dense[0], cell.lang, cell.condition)
+        for arm, sparsity, runs in (("dense", 0.0, cell.dense), (cell.arm, cell.sparsity, cell.sparse)):
+            if (arm, sparsity, cell.condition) in seen:
+                continue
+            seen.add((arm, sparsity, cell.condition))
+            for seed, run in enumerate(runs):
+                c = ENCODE(test, run)  # unwrapped: not counted as the analysis's encoding time
+                f1 = 2 * c.tp.sum() / (c.pred.sum() + test.gold.sum())
+                rows.append({"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
+                             "train_size": lang.train_size, "arm": arm, "sparsity": sparsity, "seed": seed,
+                             "condition": cell.condition, "f1": float(f1)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per sparse arm")
+    parser.add_argument("--dense-seeds", type=int, default=3)
+    parser.add_argument("--conditions", default="clean", help="comma-separated; perturbations: tests/synthetic.py")
+    parser.add_argument("--max-sentences", type=int, default=None, help="cap test sets (default: real sizes)")
+    parser.add_argument("--langs", default=None, help="comma-separated codes (default: all 40)")
+    parser.add_argument("--figures", type=Path, default=None, help="render the statistical figures into DIR")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes, one language at a time")
+    args = parser.parse_args()
+    languages = xtreme40()
+    if args.langs:
+        languages = [lang for lang in languages if lang.code in args.langs.split(",")]
+    conditions = args.conditions.split(",")
+    if args.jobs > 1:
+        parallel(args, languages, conditions)
+        return
+
+    generation, encoding = Clock(), Clock()
+    encode.TestSet.encode = encoding.wrap(encode.TestSet.encode)
+    make = generation.wrap(sweep_language)
+    counts = {"sentences": 0, "runs": 0, "cells": 0}
+    f1_rows: list[dict] = []
+
+    def cells():
+        for lang in languages:
+            part = make(lang, args.seeds, args.dense_seeds, conditions=conditions, max_sentences=args.max_sentences)
+            counts["sentences"] += len(part[0].dense[0])
+            counts["cells"] += len(part)
+            counts["runs"] += len({id(r) for c in part for r in (*c.dense, *c.sparse)})
+            if args.figures:
+                f1_rows.extend(generation.wrap(run_f1_rows)(part, lang))
+            yield from part
+
+    start, cpu = time.perf_counter(), time.process_time()
+    result = compare_to_dense(cells(), n_boot=args.n_boot)
+    analysis = time.perf_counter() - start - generation.seconds
+    analysis_cpu = time.process_time() - cpu - generation.cpu
+    sig, pie = result.significance, result.pie
+
+    print(f"## Report statistics on a synthetic sweep: {len(languages)} languages × {len(ARMS)} arms × "
+          f"{len(SPARSITIES)} sparsities × {args.seeds} seeds + {args.dense_seeds} dense seeds, "
+          f"conditions {', '.join(conditions)}\n")
+    print(f"{counts['cells']:,} cells, {counts['runs']:,} runs, {counts['sentences']:,} test sentences per condition "
+          f"(every run of a language tags all of its sentences); B = {args.n_boot} bootstrap replicates\n")
+    print(markdown_table(
+        ["step", "wall s", "CPU s"],
+        [["significance table + PIE noise floor (`compare_to_dense`, all of it)", f"{analysis:.1f}",
+          f"{analysis_cpu:.1f}"],
+         ["… of which span counts and codes from prediction rows (`TestSet.encode`)", f"{encoding.seconds:.1f}",
+          f"{encoding.cpu:.1f}"],
+         ["… of which resampling, statistics, PIE floors, correction", f"{analysis - encoding.seconds:.1f}",
+          f"{analysis_cpu - encoding.cpu:.1f}"],
+         ["generating the synthetic predictions (not part of a report)", f"{generation.seconds:.1f}",
+          f"{generation.cpu:.1f}"]]))
+    print(f"\npeak RSS {peak_rss_mib():.0f} MiB\n")
+    clean = verdict_summary(sig[sig["condition"] == conditions[0]],
+                            {lang.code: lang.tier for lang in languages})
+    print(markdown_table(["arm", "sparsity", "tier", "better", "worse", "indistinguishable", "mean ΔF1", "sd ΔF1"],
+                         [[r.arm, f"{r.sparsity:g}", r.tier, r.better, r.worse, r.indistinguishable,
+                           f"{r.delta_f1_mean:+.3f}", f"{r.delta_f1_std:.3f}"]
+                          for r in clean.itertuples() if r.tier == "all"]))
+    small = pie.groupby("level")["too_small"].mean()
+    print(f"\nPIE rows flagged too_small: {', '.join(f'{k} {v:.0%}' for k, v in small.items())} "
+          f"(floor methods: {', '.join(sorted(set(pie['floor_method'])))})\n")
+    print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
+
+    if args.figures:
+        render(args.figures, pd.DataFrame(f1_rows), sig, pie, languages)
+
+
+def render(out: Path, runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame, languages) -> None:
+    from sparsenlp.analysis import figures
+
+    facts = pd.DataFrame([{"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
+                           "train_size": lang.train_size, "name": lang.name} for lang in languages])
+    sig = sig.merge(facts, on="lang")
+    pie = pie.merge(facts, on="lang")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in (("runs", runs), ("significance", sig), ("pie", pie)):
+        table.to_csv(out / f"{name}.csv", index=False)  # the data behind the figures
+    made, notes = figures.statistical_figures(runs, sig, pie)
+    for note in notes:
+        print(f"note: {note}")
+    for name, fig in made.items():
+        fig.savefig(out / f"{name}.png", dpi=110)
+    print(f"\n{len(made)} figures → {out}")
+
+
+if __name__ == "__main__":
+    main()

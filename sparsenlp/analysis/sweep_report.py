@@ -1,0 +1,146 @@
+"""A sweep directory → every table, figure and Markdown page of its report, in memory, then on disk.
+
+:func:`analyse` reads the records, compares every sparse arm with its dense baseline per language
+(:mod:`sparsenlp.analysis.sweep_comparison`), draws the figures and renders the Markdown; only then do
+:func:`write` and :func:`write_pie` touch the output folder, so bad input leaves no partial report.
+``sparsenlp-report`` is a thin command line over these two steps, and a notebook can use the pieces.
+
+Files (``write``): ``runs.csv``/``runs.parquet`` (one row per run × test language × condition,
+:data:`sparsenlp.analysis.collect.COLUMNS`), ``significance.csv`` (one row per language × arm ×
+sparsity × condition: ΔF1 vs dense with its interval, p-value, adjusted p-value, the correction and the
+verdict, then the arm's dimensions and the language's facts), ``pie.csv`` (one row per comparison ×
+PIE level: rate, noise floor, excess with its interval, ``too_small``), ``pie_examples.csv``,
+``figures/*.png`` and ``summary.md``.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sparsenlp.analysis import collect, figures, provenance, summary
+from sparsenlp.analysis.sweep_comparison import SweepComparison, baseline_runs, compare_sweep
+from sparsenlp.evaluation.pie import LEVELS
+from sparsenlp.io import write_text
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a report is computed: worker processes, bootstrap replicates and seed, correction and level,
+    PIEs or not, examples per comparison, test conditions (None: all)."""
+
+    jobs: int = 1
+    n_boot: int = 2000
+    seed: int = 0
+    correction: str = "holm"
+    alpha: float = 0.05
+    pie: bool = True
+    n_examples: int = 5
+    conditions: Sequence[str] | None = None
+
+
+@dataclass
+class SweepReport:
+    """Everything a report writes, computed: the tables, rendered figures (PNG bytes) and Markdown pages."""
+
+    sweep_dir: Path
+    table: pd.DataFrame
+    comparison: SweepComparison
+    runs: pd.DataFrame  # what the figures draw: each arm with its own dense baseline at sparsity 0
+    robustness: pd.DataFrame | None
+    figures: dict[str, bytes]
+    summary: str
+    pie_page: str
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _robustness(runs: pd.DataFrame) -> pd.DataFrame | None:
+    if not (runs["condition"] != "clean").any():
+        return None
+    try:
+        return figures.robustness_table(runs)
+    except ValueError:  # perturbed conditions without a clean counterpart
+        return None
+
+
+def _drawn(made: tuple[dict, list[str]]) -> tuple[dict[str, bytes], list[str]]:
+    return figures.png_bytes(made[0]), made[1]
+
+
+def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Collection[str] = True) -> SweepReport:
+    """The whole report of a sweep; ``draw``: every figure (True), none (False), or just the named ones.
+
+    The figures of the runs table are drawn in a thread while the comparisons run in worker processes
+    (the parent only waits for them), so drawing and comparing overlap."""
+    sweep_dir = Path(sweep_dir)
+    only = None if draw is True else draw
+    loaded, skipped = collect.load_records(sweep_dir)
+    table = collect.table_from_records(loaded)
+    runs = baseline_runs(table)
+    with ThreadPoolExecutor(1) as drawing:
+        early = drawing.submit(lambda: _drawn(figures.run_figures(runs, only)) if draw and not runs.empty else ({}, []))
+        comparison = compare_sweep(table, jobs=options.jobs, n_boot=options.n_boot, seed=options.seed,
+                                   correction=options.correction, alpha=options.alpha,
+                                   pie_levels=LEVELS if options.pie else (),
+                                   n_examples=options.n_examples if options.pie else 0, conditions=options.conditions)
+        from_runs, run_notes = early.result()
+    notes = list(comparison.notes)
+    if not options.pie:
+        notes.append("PIEs not computed (--no-pie)")
+    drawn: dict[str, bytes] = {}
+    if draw and not comparison.significance.empty:
+        sig = comparison.significance.rename(columns={"lang_name": "name"})
+        drawn, figure_notes = _drawn(figures.comparison_figures(sig, comparison.pie if options.pie else None, only))
+        drawn.update(from_runs)
+        notes += figure_notes + run_notes
+    elif draw:
+        notes.append("no figure drawn: the sweep has no sparse run next to a dense run of the same cell")
+    robust = _robustness(runs)
+    seeds = provenance.seeds_per_comparison(comparison.index)
+    opening = provenance.markdown(provenance.provenance(sweep_dir, loaded), seeds)
+    pie = comparison.pie if options.pie else None
+    page = summary.summary_markdown(str(sweep_dir), opening, comparison.significance, robust, pie, list(drawn), notes,
+                                    skipped, options.n_boot, options.alpha,
+                                    None if options.pie else "Not computed (`--no-pie`).")
+    pie_page = summary.pie_markdown(str(sweep_dir), comparison.pie, comparison.examples, notes)
+    return SweepReport(sweep_dir, table, comparison, runs, robust, drawn, page, pie_page, notes, skipped)
+
+
+def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None:
+    for name in names:
+        path = out / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(report.figures[name])
+
+
+def write(report: SweepReport, out: str | Path) -> list[Path]:
+    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md. Figures of
+    an earlier report in ``out`` that this one does not draw are removed, so none outlives its data."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / "figures").glob("*.png"):
+        if stale.stem not in report.figures:
+            stale.unlink()
+    report.table.to_csv(out / "runs.csv", index=False)
+    report.table.to_parquet(out / "runs.parquet", index=False)
+    report.comparison.significance.to_csv(out / "significance.csv", index=False)
+    report.comparison.pie.to_csv(out / "pie.csv", index=False)
+    report.comparison.examples.to_csv(out / "pie_examples.csv", index=False)
+    _write_figures(report, out, list(report.figures))
+    write_text(out / "summary.md", report.summary)
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def write_pie(report: SweepReport, out: str | Path) -> list[Path]:
+    """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md and figures/pie_vs_sparsity.png."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report.comparison.pie.to_csv(out / "pie.csv", index=False)
+    report.comparison.examples.to_csv(out / "pie_examples.csv", index=False)
+    write_text(out / "pie.md", report.pie_page)
+    _write_figures(report, out, [n for n in report.figures if n == "pie_vs_sparsity"])
+    return [out / "pie.csv", out / "pie_examples.csv", out / "pie.md"]
