@@ -175,7 +175,7 @@ def test_dashboard_dry_run_parses_back_plots_logged_keys_and_filters_to_the_swee
 
     grids = [b for b in built.report.blocks if isinstance(b, wr.PanelGrid)]
     assert {b.text for b in built.report.blocks if isinstance(b, wr.H2)} == SECTIONS
-    assert len(grids) == 7  # every section but PIE (one seed: no PIE population) has data
+    assert len(grids) == 7  # every section but PIE (--no-pie: no PIE table) has data
     for grid in grids:
         (runset,) = grid.runsets
         leaves = _leaves(runset.filters)

@@ -117,9 +117,20 @@ def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None
         path.write_bytes(report.figures[name])
 
 
+def _write_pie_tables(report: SweepReport, out: Path) -> None:
+    """pie.csv and pie_examples.csv when PIEs were computed; an earlier report's copies are removed otherwise
+    (``--no-pie``), so no table outlives its data."""
+    for name, frame in (("pie.csv", report.comparison.pie), ("pie_examples.csv", report.comparison.examples)):
+        if frame.empty:
+            (out / name).unlink(missing_ok=True)
+        else:
+            frame.to_csv(out / name, index=False)
+
+
 def write(report: SweepReport, out: str | Path) -> list[Path]:
-    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md. Figures of
-    an earlier report in ``out`` that this one does not draw are removed, so none outlives its data."""
+    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md. Figures and
+    PIE tables of an earlier report in ``out`` that this one does not make are removed, so none outlives its
+    data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "figures").glob("*.png"):
@@ -128,8 +139,7 @@ def write(report: SweepReport, out: str | Path) -> list[Path]:
     report.table.to_csv(out / "runs.csv", index=False)
     report.table.to_parquet(out / "runs.parquet", index=False)
     report.comparison.significance.to_csv(out / "significance.csv", index=False)
-    report.comparison.pie.to_csv(out / "pie.csv", index=False)
-    report.comparison.examples.to_csv(out / "pie_examples.csv", index=False)
+    _write_pie_tables(report, out)
     _write_figures(report, out, list(report.figures))
     write_text(out / "summary.md", report.summary)
     return sorted(p for p in out.rglob("*") if p.is_file())
@@ -139,8 +149,7 @@ def write_pie(report: SweepReport, out: str | Path) -> list[Path]:
     """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md and figures/pie_vs_sparsity.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report.comparison.pie.to_csv(out / "pie.csv", index=False)
-    report.comparison.examples.to_csv(out / "pie_examples.csv", index=False)
+    _write_pie_tables(report, out)
     write_text(out / "pie.md", report.pie_page)
     _write_figures(report, out, [n for n in report.figures if n == "pie_vs_sparsity"])
     return [out / "pie.csv", out / "pie_examples.csv", out / "pie.md"]
