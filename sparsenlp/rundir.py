@@ -4,14 +4,17 @@ Hydra creates the job's folder and opens its log file there before any task code
 folder used to end in a long traceback ("ValueError: Unable to configure handler 'file'", or an
 ``OSError`` from ``mkdir``) that never named the setting to change. :class:`WritableOutput` is a Hydra
 callback that probes the folder first: ``on_run_start`` for ``hydra.run.dir``, ``on_multirun_start`` for
-``hydra.sweep.dir`` (job folders are created inside it). ``sparsenlp-train`` registers it through
-:func:`callback_override`, so it applies whatever config is composed.
+``hydra.sweep.dir`` (job folders are created inside it) and for the job folders an earlier sweep left in it,
+which a relaunch writes to again. ``sparsenlp-train`` registers it through :func:`callback_override`, so it
+applies whatever config is composed.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,42 @@ def check_writable(folder: Path, key: str) -> None:
         )
 
 
+def job_folders(sweep_dir: Path, output_subdir: str) -> Iterator[Path]:
+    """The job folders of earlier sweeps under ``sweep_dir``: folders holding Hydra's ``output_subdir``
+    (``.hydra``), at any depth (``hydra.sweep.subdir`` may nest them); a job folder is not searched further."""
+    for folder, subfolders, _ in os.walk(sweep_dir):
+        if output_subdir in subfolders:
+            subfolders.clear()
+            yield Path(folder)
+
+
+def unwritable_job_file(job: Path, output_subdir: str) -> Path | None:
+    """The first of what Hydra rewrites in an existing job folder (the folder, its log files, its
+    ``output_subdir`` and the config files there) that cannot be written, or None. ``os.access`` is enough
+    here: the sweep folder itself has passed the probe, so what remains is permissions and read-only mounts."""
+    hydra_dir = job / output_subdir
+    for path in (job, *job.glob("*.log"), hydra_dir, *hydra_dir.iterdir()):
+        if not os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
+            return path
+    return None
+
+
+def check_job_folders(root: Path, output_subdir: str | None, key: str) -> None:
+    """A run or relaunched sweep over job folders that cannot be written stops before any job starts, naming
+    them (Hydra would otherwise fail in each job's logging set-up, with a traceback). ``root`` is the run
+    folder itself (``hydra.run.dir``) or the sweep folder, whose job folders are searched."""
+    if output_subdir is None or not root.is_dir():
+        return
+    jobs = ([root] if (root / output_subdir).is_dir() else []) if key == "hydra.run.dir" else job_folders(root, output_subdir)
+    bad = [path for path in (unwritable_job_file(job, output_subdir) for job in jobs) if path is not None]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise SparseNLPError(
+            f"cannot write to {bad[0]}{more}, left by an earlier run in {root}; make it writable "
+            f"(chmod -R u+w {root}) or choose another folder with {key}=/path/to/writable/folder"
+        )
+
+
 class WritableOutput(Callback):
     """Stops the run before Hydra creates an unwritable folder.
 
@@ -72,15 +111,22 @@ class WritableOutput(Callback):
     input error.
     """
 
-    @staticmethod
-    def _check(folder: Any, key: str) -> None:
-        try:
-            check_writable(Path(str(folder)).absolute(), key)
-        except SparseNLPError as exc:
-            sys.exit(str(exc))
-
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.run.dir, "hydra.run.dir")
+        run_dir = Path(str(config.hydra.run.dir)).absolute()
+        with _exit_on_input_error():
+            check_writable(run_dir, "hydra.run.dir")
+            check_job_folders(run_dir, config.hydra.output_subdir, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+        sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+        with _exit_on_input_error():
+            check_writable(sweep_dir, "hydra.sweep.dir")
+            check_job_folders(sweep_dir, config.hydra.output_subdir, "hydra.sweep.dir")
+
+
+@contextlib.contextmanager
+def _exit_on_input_error() -> Iterator[None]:
+    try:
+        yield
+    except SparseNLPError as exc:
+        sys.exit(str(exc))

@@ -26,19 +26,20 @@ from tests.helpers import assert_one_line_error, cli
 # --- an output folder that cannot be written -------------------------------------------------------------------
 
 
-@pytest.fixture
-def read_only(tmp_path) -> Iterator[tuple[Path, list[str]]]:
-    """A folder, and a command prefix under which it is read-only. Root ignores permission bits, so as
-    root the folder becomes a read-only bind mount in a private mount namespace of the command (nothing
-    changes for any other process); otherwise it is chmod 0o555."""
-    folder = tmp_path / "ro"
-    (folder / "existing").mkdir(parents=True)
+@contextlib.contextmanager
+def read_only_for_command(folder: Path) -> Iterator[list[str]]:
+    """A command prefix under which ``folder`` is read-only. Root ignores permission bits, so as root the
+    folder becomes a read-only bind mount in a private mount namespace of the command (nothing changes for
+    any other process); otherwise it and its subfolders are chmod 0o555 until the block ends."""
     if os.geteuid() != 0:
-        folder.chmod(0o555)
-        (folder / "existing").chmod(0o555)
-        yield folder, []
-        (folder / "existing").chmod(0o755)
-        folder.chmod(0o755)
+        folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+        for each in folders:
+            each.chmod(0o555)
+        try:
+            yield []
+        finally:
+            for each in folders:
+                each.chmod(0o755)
         return
     if shutil.which("unshare") is None:
         pytest.skip("running as root, and without unshare(1) root cannot make a folder read-only for a test")
@@ -49,7 +50,16 @@ def read_only(tmp_path) -> Iterator[tuple[Path, list[str]]]:
         pytest.fail(f"the read-only mount did not stop a write: {probe.stderr}")
     if "Read-only file system" not in probe.stderr:
         pytest.skip(f"running as root, and root cannot make a read-only mount here: {probe.stderr.strip()}")
-    yield folder, prefix
+    yield prefix
+
+
+@pytest.fixture
+def read_only(tmp_path) -> Iterator[tuple[Path, list[str]]]:
+    """A folder with one subfolder, and a command prefix under which both are read-only."""
+    folder = tmp_path / "ro"
+    (folder / "existing").mkdir(parents=True)
+    with read_only_for_command(folder) as prefix:
+        yield folder, prefix
 
 
 @pytest.mark.parametrize("case", ["run dir exists", "run dir to create", "sweep dir"])
@@ -66,6 +76,27 @@ def test_unwritable_output_folder_is_one_line_error(read_only, case, tiny_overri
     assert_one_line_error(result, f"cannot write to the output folder {target}", f"{key}=")
     assert result.returncode == 1
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+@pytest.mark.parametrize("case", ["sweep relaunch", "run dir"])
+def test_unwritable_job_folder_left_by_an_earlier_run_is_one_line_error(tmp_path, case, tiny_overrides):
+    """A writable sweep (or run) folder holding a job folder that cannot be written: a relaunch stops before
+    any job, naming what cannot be written (Hydra would fail in each job's logging set-up)."""
+    root = tmp_path / "out"
+    if case == "sweep relaunch":  # job 0 of an earlier sweep is read-only, job 1 is fine
+        for job in ("0", "1"):
+            (root / job / ".hydra").mkdir(parents=True)
+            (root / job / ".hydra" / "config.yaml").write_text("seed: 1\n")
+        blocked, key, args = root / "0", "hydra.sweep.dir", ["-m", f"hydra.sweep.dir={root}", "lang=de,sw"]
+    else:  # the run folder is writable, the config folder of its earlier run is not
+        (root / ".hydra").mkdir(parents=True)
+        blocked, key, args = root / ".hydra", "hydra.run.dir", [f"hydra.run.dir={root}"]
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with read_only_for_command(blocked) as prefix:
+        result = cli([*args[:1], *tiny_overrides, *args[1:]], prefix=prefix)
+    assert_one_line_error(result, f"cannot write to {blocked}", f"chmod -R u+w {root}", f"{key}=")
+    assert result.returncode == 1
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # no job ran, nothing was added
 
 
 # --- one live process per job folder ---------------------------------------------------------------------------
