@@ -30,10 +30,21 @@ def _job_ids(sweep: Path) -> list[str]:
     return sorted(p.parent.name for p in folder.glob("*/*_submitted.pkl")) if folder.is_dir() else []
 
 
-def _states(cluster: SlurmCluster, job_id: str) -> list[str]:
-    """Every state sacct recorded for the job, oldest first (-D: a requeued job's earlier runs too)."""
-    out = cluster.run("sacct", "-D", "-X", "-n", "--parsable2", "-o", "JobID,State", "-j", job_id).stdout
-    return [line.split("|")[1] for line in out.splitlines() if line.split("|")[0] == job_id]
+# states in which SLURM may still change what sacct says of a job
+UNSETTLED = {"PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
+
+
+def _states(cluster: SlurmCluster, job_id: str, settle_s: float = 60.0) -> list[str]:
+    """Every state sacct recorded for the job, oldest first (-D: a requeued job's earlier runs too), once the
+    latest has settled: submitit returns as soon as the job has written its result, while the job's process
+    is still exiting, and accounting records the end a moment later."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        out = cluster.run("sacct", "-D", "-X", "-n", "--parsable2", "-o", "JobID,State", "-j", job_id).stdout
+        states = [line.split("|")[1] for line in out.splitlines() if line.split("|")[0] == job_id]
+        if (states and states[-1] not in UNSETTLED) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def test_submitit_slurm_sweep_completes_every_record(slurm_cluster, tmp_path, tiny_overrides):
