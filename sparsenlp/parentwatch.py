@@ -1,7 +1,7 @@
 """Sweep workers stop when the sweep's main process dies.
 
 Under ``hydra/launcher=joblib`` jobs run in loky worker processes, children of ``sparsenlp-train``.
-Killing only that main process (``kill -TERM`` or ``-9``, the OOM killer, a closed SSH session) used to
+Killing only that main process (``kill -TERM`` or ``-9``, the OOM killer, a hang-up when the terminal closes) used to
 leave the workers training on into the job folders that a relaunch would use. ``sparsenlp-train``
 writes ``host:pid`` into ``$SPARSENLP_LAUNCHER``, which its child processes inherit; a job whose parent
 is that process checks once a second that it still is, and exits (status 1, after an error line in the

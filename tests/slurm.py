@@ -169,7 +169,7 @@ def start_cluster(folder: Path) -> SlurmCluster:
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory) -> Iterator[SlurmCluster]:
-    """The session's cluster. Skips (saying why) only where SLURM cannot be started: not root, or the
+    """One cluster for the whole test run. Skips (saying why) only where SLURM cannot be started: not root, or the
     Debian packages missing; a cluster that is installed but fails to start fails the tests."""
     if os.geteuid() != 0:
         pytest.skip("the SLURM daemons (munged, slurmdbd, slurmctld, slurmd) need root; CI runs the tests as root")

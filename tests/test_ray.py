@@ -43,7 +43,7 @@ def ray_env() -> dict[str, str]:
 
 @pytest.fixture
 def ray_temp_dir() -> Iterator[Path]:
-    """Ray's session files (logs, sockets, the address of the last cluster started) in a folder of the test's
+    """Ray's run-time files (logs, sockets, the address of the last cluster started) in a folder of the test's
     own: short, for Ray's unix sockets, and removed afterwards, so no later ``ray.init()`` on this machine
     tries to join a cluster that is gone."""
     folder = Path(tempfile.mkdtemp(prefix="ray-"))
