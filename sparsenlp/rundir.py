@@ -67,10 +67,15 @@ def check_writable(folder: Path, key: str) -> None:
         )
 
 
-def job_folders(sweep_dir: Path, output_subdir: str) -> Iterator[Path]:
-    """The job folders of earlier sweeps under ``sweep_dir``: folders holding Hydra's ``output_subdir``
-    (``.hydra``), at any depth (``hydra.sweep.subdir`` may nest them); a job folder is not searched further."""
-    for folder, subfolders, _ in os.walk(sweep_dir):
+def job_folders(root: Path, output_subdir: str, nested: bool) -> Iterator[Path]:
+    """The job folders of earlier runs: ``root`` itself if it holds Hydra's ``output_subdir`` (``.hydra``),
+    or, ``nested`` (a sweep folder), every folder under it that does, at any depth (``hydra.sweep.subdir``
+    may nest them); a job folder is not searched further."""
+    if not nested:
+        if (root / output_subdir).is_dir():
+            yield root
+        return
+    for folder, subfolders, _ in os.walk(root):
         if output_subdir in subfolders:
             subfolders.clear()
             yield Path(folder)
@@ -81,20 +86,27 @@ def unwritable_job_file(job: Path, output_subdir: str) -> Path | None:
     ``output_subdir`` and the config files there) that cannot be written, or None. ``os.access`` is enough
     here: the sweep folder itself has passed the probe, so what remains is permissions and read-only mounts."""
     hydra_dir = job / output_subdir
-    for path in (job, *job.glob("*.log"), hydra_dir, *hydra_dir.iterdir()):
+
+    def rewritten() -> Iterator[Path]:  # lazily: a folder is checked before its contents are listed
+        yield job
+        yield from job.glob("*.log")
+        yield hydra_dir
+        yield from hydra_dir.iterdir()
+
+    for path in rewritten():
         if not os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
             return path
     return None
 
 
-def check_job_folders(root: Path, output_subdir: str | None, key: str) -> None:
+def check_job_folders(root: Path, output_subdir: str | None, key: str, nested: bool) -> None:
     """A run or relaunched sweep over job folders that cannot be written stops before any job starts, naming
     them (Hydra would otherwise fail in each job's logging set-up, with a traceback). ``root`` is the run
-    folder itself (``hydra.run.dir``) or the sweep folder, whose job folders are searched."""
+    folder itself (``hydra.run.dir``) or, ``nested``, the sweep folder, whose job folders are searched."""
     if output_subdir is None or not root.is_dir():
         return
-    jobs = ([root] if (root / output_subdir).is_dir() else []) if key == "hydra.run.dir" else job_folders(root, output_subdir)
-    bad = [path for path in (unwritable_job_file(job, output_subdir) for job in jobs) if path is not None]
+    found = (unwritable_job_file(job, output_subdir) for job in job_folders(root, output_subdir, nested))
+    bad = [path for path in found if path is not None]
     if bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise SparseNLPError(
@@ -115,13 +127,13 @@ class WritableOutput(Callback):
         run_dir = Path(str(config.hydra.run.dir)).absolute()
         with _exit_on_input_error():
             check_writable(run_dir, "hydra.run.dir")
-            check_job_folders(run_dir, config.hydra.output_subdir, "hydra.run.dir")
+            check_job_folders(run_dir, config.hydra.output_subdir, "hydra.run.dir", nested=False)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         with _exit_on_input_error():
             check_writable(sweep_dir, "hydra.sweep.dir")
-            check_job_folders(sweep_dir, config.hydra.output_subdir, "hydra.sweep.dir")
+            check_job_folders(sweep_dir, config.hydra.output_subdir, "hydra.sweep.dir", nested=True)
 
 
 @contextlib.contextmanager
