@@ -351,6 +351,30 @@ def test_reports_never_mix_arms_rows_per_arm(sweep, report, table):
         (GLOBAL, 0.0): 12, (GLOBAL, 0.5): 12, (LAYERWISE, 0.0): 12, (LAYERWISE, 0.5): 6}
 
 
+def test_figures_count_a_relaunched_sparse_seed_once(table):
+    """A sparse seed trained twice (a relaunched job) is drawn from its first run only, as the comparisons
+    use it: the figures' runs are those of the table without the repeat."""
+    sparse = table[table["method"] != "dense"]
+    first = sparse["run_dir"].iloc[0]
+    again = sparse[sparse["run_dir"] == first].assign(run_dir=first + "-relaunched")
+    with_repeat = baseline_runs(pd.concat([table, again], ignore_index=True))
+    without = baseline_runs(table)
+    assert with_repeat.groupby(["arm", "sparsity"]).size().to_dict() == without.groupby(["arm", "sparsity"]).size().to_dict()
+    assert set(with_repeat["run_dir"]) == set(without["run_dir"])
+
+
+def test_runs_figures_are_drawn_without_a_dense_baseline(sweep, tmp_path):
+    """No dense run, so no comparison: the figures of the runs alone (F1 by tier, script, family; robustness)
+    are still drawn, and the note says only the comparison figures are missing."""
+    sparse_only = tmp_path / "sweep"
+    for run_dir, (_, label) in sweep["jobs"].items():
+        if not label.startswith("dense"):
+            shutil.copytree(run_dir, sparse_only / Path(run_dir).name)
+    report = sweep_report.analyse(sparse_only, Options(jobs=1, n_boot=200))
+    assert set(report.figures) == {name for name in FIGURES if name.startswith(("f1_by_", "robustness_"))}
+    assert any(note.startswith("no comparison figure drawn") for note in report.notes)
+
+
 # --- several arms on disk: never mixed ---------------------------------------------------------------------------
 
 

@@ -41,7 +41,8 @@ CELL = ("lang", "arm", "sparsity", "condition")
 # the arm's dimensions, carried into every output table next to the cell's arm name
 DIMENSIONS = ("model", "regime", "train_langs", "method", "criterion", "scope", "structure", "schedule",
               "embeddings", "quantization", "setting")
-FACTS = ("lang_name", "tier", "script", "family", "train_size")
+# the runs of one comparison side: a dense or sparse population of a cell, one run per seed
+POPULATION = [*MATCH, "method", "arm", "sparsity"]
 
 
 def _training(train_langs: str) -> str:
@@ -98,12 +99,17 @@ def _usable(table: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     for (run_dir, condition), _ in table[[not f for f in found]].groupby(["run_dir", "condition"], sort=True):
         notes.append(f"{run_dir}: no prediction file for condition={condition}; left out of its comparisons")
     table = table[found].sort_values(["seed", "run_dir"], kind="stable")
-    population = [*MATCH, "method", "arm", "sparsity"]
-    repeated = table.duplicated([*population, "seed"])
-    for key, g in table[repeated].groupby(population, sort=True):
-        notes.append(f"{_describe(dict(zip(population, key)))}: repeated seed(s) {sorted(set(g['seed']))} left out "
+    repeated = _repeated_seed(table)
+    for key, g in table[repeated].groupby(POPULATION, sort=True):
+        notes.append(f"{_describe(dict(zip(POPULATION, key)))}: repeated seed(s) {sorted(set(g['seed']))} left out "
                      f"({', '.join(g['run_dir'])})")
     return table[~repeated]
+
+
+def _repeated_seed(table: pd.DataFrame) -> pd.Series:
+    """Rows of a seed that its population already has (a seed trained twice, e.g. a relaunched job): with the
+    table sorted by seed and run directory, the first run directory is the one kept."""
+    return table.duplicated([*POPULATION, "seed"])
 
 
 def _seeds(seeds: pd.Series) -> str:
@@ -223,8 +229,9 @@ def baseline_runs(table: pd.DataFrame) -> pd.DataFrame:
     """The runs table the figures draw: every sparse run under its comparison arm and target sparsity, and
     each arm's own dense baseline (the dense runs of its MATCH cells, one per seed) at sparsity 0, so a
     figure never pairs an arm with the dense runs of another model, regime or quantization."""
-    table = table.assign(arm=cell_arms(table), sparsity=table["target_sparsity"])
-    sparse = table[table["method"] != DENSE]
+    table = (table.assign(arm=cell_arms(table), sparsity=table["target_sparsity"])
+             .sort_values(["seed", "run_dir"], kind="stable"))
+    sparse = table[(table["method"] != DENSE) & ~_repeated_seed(table)]  # as in the comparisons: one run a seed
     dense = (table[table["method"] == DENSE].sort_values(["seed", "run_dir"])
              .drop_duplicates([*MATCH, "seed"]).drop(columns="arm"))
     arms = sparse[[*MATCH, "arm"]].drop_duplicates()

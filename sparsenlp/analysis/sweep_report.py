@@ -95,10 +95,11 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
     if draw and not comparison.significance.empty:
         sig = comparison.significance.rename(columns={"lang_name": "name"})
         drawn, figure_notes = _drawn(figures.comparison_figures(sig, comparison.pie if options.pie else None, only))
-        drawn.update(from_runs)
-        notes += figure_notes + run_notes
+        notes += figure_notes
     elif draw:
-        notes.append("no figure drawn: the sweep has no sparse run next to a dense run of the same cell")
+        notes.append("no comparison figure drawn: the sweep has no sparse run next to a dense run of the same cell")
+    drawn.update(from_runs)  # the runs' own figures need no dense comparison
+    notes += run_notes
     robust = _robustness(runs)
     seeds = provenance.seeds_per_comparison(comparison.index)
     opening = provenance.markdown(provenance.provenance(sweep_dir, loaded), seeds)
