@@ -32,33 +32,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import environment_lines, markdown_table, peak_rss_mib  # noqa: E402
+from common import Clock, environment_lines, markdown_table, peak_rss_mib  # noqa: E402
 
 from sparsenlp.analysis import encode  # noqa: E402
 from sparsenlp.analysis.dense_comparison import compare_to_dense  # noqa: E402
 from sparsenlp.analysis.resample import ResampleCounts  # noqa: E402
-from sparsenlp.analysis.stats import adjust, verdict_summary  # noqa: E402
+from sparsenlp.analysis.stats import adjust, span_f1, verdict_summary  # noqa: E402
 from tests.synthetic import ARMS, SPARSITIES, sweep_language, xtreme40  # noqa: E402
 
 
 ENCODE = encode.TestSet.encode
-
-
-class Clock:
-    """Wall and CPU seconds spent inside wrapped callables (CPU time is what a loaded machine does not inflate)."""
-
-    def __init__(self) -> None:
-        self.seconds = self.cpu = 0.0
-
-    def wrap(self, fn):
-        def timed(*args, **kwargs):
-            start, cpu = time.perf_counter(), time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-                self.cpu += time.process_time() - cpu
-        return timed
 
 
 WORKER_COUNTS: dict[int, ResampleCounts] = {}  # a worker's resamples, shared by its languages
@@ -67,13 +50,13 @@ WORKER_COUNTS: dict[int, ResampleCounts] = {}  # a worker's resamples, shared by
 def timed_language(code: str, n_boot: int, **kwargs):
     """In a worker: one language's synthetic cells, then their comparison, each timed (wall, CPU)."""
     lang = next(lang for lang in xtreme40() if lang.code == code)
-    start, cpu = time.perf_counter(), time.process_time()
-    cells = sweep_language(lang, **kwargs)
-    generated = (time.perf_counter() - start, time.process_time() - cpu)
-    start, cpu = time.perf_counter(), time.process_time()
-    counts = WORKER_COUNTS.setdefault(n_boot, ResampleCounts(0, n_boot))
-    part = compare_to_dense(cells, n_boot=n_boot, correction=None, counts=counts)
-    return part, generated, (time.perf_counter() - start, time.process_time() - cpu)
+    generated, compared = Clock(), Clock()
+    with generated.timing():
+        cells = sweep_language(lang, **kwargs)
+    with compared.timing():
+        counts = WORKER_COUNTS.setdefault(n_boot, ResampleCounts(0, n_boot))
+        part = compare_to_dense(cells, n_boot=n_boot, correction=None, counts=counts)
+    return part, (generated.wall, generated.cpu), (compared.wall, compared.cpu)
 
 
 def parallel(args, languages, conditions) -> None:
@@ -116,7 +99,7 @@ def run_f1_rows(cells, lang) -> list[dict]:
             seen.add((arm, sparsity, cell.condition))
             for seed, run in enumerate(runs):
                 c = ENCODE(test, run)  # unwrapped: not counted as the analysis's encoding time
-                f1 = 2 * c.tp.sum() / (c.pred.sum() + test.gold.sum())
+                f1 = span_f1(c.tp.sum(), c.pred.sum(), test.gold.sum())
                 rows.append({"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
                              "train_size": lang.train_size, "arm": arm, "sparsity": sparsity, "seed": seed,
                              "condition": cell.condition, "f1": float(f1)})
@@ -158,10 +141,11 @@ def main() -> None:
                 f1_rows.extend(generation.wrap(run_f1_rows)(part, lang))
             yield from part
 
-    start, cpu = time.perf_counter(), time.process_time()
-    result = compare_to_dense(cells(), n_boot=args.n_boot)
-    analysis = time.perf_counter() - start - generation.seconds
-    analysis_cpu = time.process_time() - cpu - generation.cpu
+    whole = Clock()
+    with whole.timing():
+        result = compare_to_dense(cells(), n_boot=args.n_boot)
+    analysis = whole.wall - generation.wall
+    analysis_cpu = whole.cpu - generation.cpu
     sig, pie = result.significance, result.pie
 
     print(f"## Report statistics on a synthetic sweep: {len(languages)} languages × {len(ARMS)} arms × "
@@ -173,11 +157,11 @@ def main() -> None:
         ["step", "wall s", "CPU s"],
         [["significance table + PIE noise floor (`compare_to_dense`, all of it)", f"{analysis:.1f}",
           f"{analysis_cpu:.1f}"],
-         ["… of which span counts and codes from prediction rows (`TestSet.encode`)", f"{encoding.seconds:.1f}",
+         ["… of which span counts and codes from prediction rows (`TestSet.encode`)", f"{encoding.wall:.1f}",
           f"{encoding.cpu:.1f}"],
-         ["… of which resampling, statistics, PIE floors, correction", f"{analysis - encoding.seconds:.1f}",
+         ["… of which resampling, statistics, PIE floors, correction", f"{analysis - encoding.wall:.1f}",
           f"{analysis_cpu - encoding.cpu:.1f}"],
-         ["generating the synthetic predictions (not part of a report)", f"{generation.seconds:.1f}",
+         ["generating the synthetic predictions (not part of a report)", f"{generation.wall:.1f}",
           f"{generation.cpu:.1f}"]]))
     print(f"\npeak RSS {peak_rss_mib():.0f} MiB\n")
     clean = verdict_summary(sig[sig["condition"] == conditions[0]],

@@ -404,8 +404,3 @@ class Encodings:
         if hit is None:
             hit = self._runs[key] = (run, self.test_set(lang, condition, run).encode(run, who))
         return hit[1]
-
-    def forget(self, lang: str) -> None:
-        """Drop a language's test sets and encoded runs (a streamed sweep is done with it)."""
-        self.tests = {k: v for k, v in self.tests.items() if k[0] != lang}
-        self._runs = {k: v for k, v in self._runs.items() if k[1] != lang}

@@ -99,13 +99,12 @@ def percent(sparsity: float) -> str:
     return "dense" if sparsity == 0 else f"{100 * sparsity:g}"
 
 
-def sparsity_axis(ax, sparsities: Sequence[float], label: str | None = "sparsity (%)", rotate: bool = False) -> None:
-    """x spaced by −log10(remaining weights): 0.5, 0.9, 0.99 are one halving, then tenfold steps apart.
-    ``rotate``: vertical tick labels, for narrow panels where 0.5, 0.6 and 0.7 would touch."""
+def sparsity_axis(ax, sparsities: Sequence[float], label: str | None = "sparsity (%)") -> None:
+    """x spaced by −log10(remaining weights): 0.5, 0.9, 0.99 are one halving, then tenfold steps apart."""
     ax.set_xscale("function", functions=(_forward, _inverse))
     ticks = sorted(set(float(s) for s in sparsities))
     ax.set_xticks(ticks, [percent(s) for s in ticks])
-    ax.tick_params(axis="x", labelsize="small", labelrotation=90 if rotate else 0)
+    ax.tick_params(axis="x", labelsize="small")
     if label:
         ax.set_xlabel(label)
     if ticks:
@@ -114,10 +113,10 @@ def sparsity_axis(ax, sparsities: Sequence[float], label: str | None = "sparsity
         ax.set_xlim(_inverse(low - pad), _inverse(high + pad))
 
 
-def _panels(nrows: int, ncols: int, width: float = 3.6, height: float = 2.9, sharey: bool | str = True,
-            sharex: bool = True) -> tuple[Figure, np.ndarray]:
+def _panels(nrows: int, ncols: int, width: float = 3.6, height: float = 2.9,
+            sharey: bool | str = True) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=(width * ncols + 0.6, height * nrows + 1.2), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharey=sharey, sharex=sharex, squeeze=False)
+    axes = fig.subplots(nrows, ncols, sharey=sharey, sharex=True, squeeze=False)
     return fig, axes
 
 
