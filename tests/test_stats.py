@@ -383,6 +383,12 @@ def test_one_pass_gives_both_tables_as_the_separate_functions_do():
     raw = compare_to_dense(cells, n_boot=300, seed=2, correction=None, pie_levels=())
     assert raw.significance["p_adjusted"].isna().all() and raw.pie.empty
     pd.testing.assert_frame_equal(adjust(raw.significance), both.significance)
+    # an F1 interval over seeds only leaves the PIE interval over sentences, as pie_floor_table computes it
+    seeds_only = compare_to_dense(cells, n_boot=300, seed=2, resample=("seeds",))
+    pd.testing.assert_frame_equal(seeds_only.significance,
+                                  significance_table(cells, n_boot=300, seed=2, resample=("seeds",)))
+    pd.testing.assert_frame_equal(seeds_only.pie, both.pie)
+    assert (seeds_only.pie["excess_ci_high"] > seeds_only.pie["excess_ci_low"]).any()
 
 
 def _load_language(lang: str) -> list[Cell]:

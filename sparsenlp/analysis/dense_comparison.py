@@ -12,6 +12,7 @@ tables equal those of one process.
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -50,15 +51,20 @@ def compare_to_dense(cells: Iterable[Cell], n_boot: int = 2000, seed: int = 0, c
     calls of the same ``seed`` and ``n_boot`` (results do not change, only the cost of drawing them);
     ``n_examples``: PIE sentences quoted per cell (:func:`pie_floor.examples`)."""
     settings = Settings(n_boot, seed, confidence, tuple(resample))
+    # the PIE interval is over test sentences whatever the F1 interval resamples (as pie_floor_table's)
+    pie_settings = dataclasses.replace(settings, resample=("sentences",))
     counts = settings.counts() if counts is None else counts  # test sets of the same size share resamples
     significance, pies, examples = [], [], []
     for lang, lang_cells in stats.language_groups(cells):
         encodings = Encodings()  # one language's runs at a time
         sums = settings.sums(counts)
+        pie_sums = sums if "sentences" in settings.resample else pie_settings.sums(counts)
         finish_f1 = stats.plan_language(lang, lang_cells, encodings, sums, settings)
-        finish_pie = (pie_floor.plan_language(lang, lang_cells, encodings, sums, settings, pie_levels, max_splits)
-                      if pie_levels else list)
+        finish_pie = (pie_floor.plan_language(lang, lang_cells, encodings, pie_sums, pie_settings, pie_levels,
+                                              max_splits) if pie_levels else list)
         sums.compute()
+        if pie_sums is not sums:
+            pie_sums.compute()
         significance += finish_f1()
         pies += finish_pie()
         if n_examples > 0:
