@@ -88,7 +88,7 @@ def test_truncated_and_bit_flipped_feature_entries_are_reported_and_rebuilt(tmp_
     assert len(entries) == 3  # sw train, dev, test
     originals = {p: read_checked(p).to_arrays() for p in entries}
     truncated, flipped, intact = entries
-    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    _truncate(truncated)
     data = bytearray(flipped.read_bytes())
     data[len(data) // 2] ^= 0x10
     flipped.write_bytes(bytes(data))
