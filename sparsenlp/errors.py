@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from hydra.errors import CompactHydraException
 
+PREFIX = "sparsenlp error: "
+
 
 class SparseNLPError(CompactHydraException):
     """Bad input: the message names the problem and the fix, on one line."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"sparsenlp error: {message}")
+        self.message = message.removeprefix(PREFIX)  # re-raised with context: the prefix is printed once
+        super().__init__(PREFIX + self.message)

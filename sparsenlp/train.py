@@ -18,29 +18,26 @@ from typing import Any
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
 from sparsenlp import hub, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, settings
-from sparsenlp.data.cache import tokenizer_fingerprint
-from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
-from sparsenlp.data.languages import info
+from sparsenlp.data.datamodule import NERData, corpus_key, data_info, encode_all, load_sentences
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
 from sparsenlp.models import build_model, build_tokenizer, is_hub_id
-from sparsenlp.pruning.engine import build_pruner
-from sparsenlp.pruning.scheduled import ScheduledPruner
-from sparsenlp.pruning.structured import StructuredPruner
+from sparsenlp.pruning.methods import Context
 from sparsenlp.tracking import records
 from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
-from sparsenlp.tracking.schema import Arm, RunRecord
+from sparsenlp.tracking.schema import Arm, DataInfo, Language, ModelInfo, RunInfo, RunRecord
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
 from sparsenlp.training.device import seed_everything
-from sparsenlp.training.trainer import Trainer, TrainResult
+from sparsenlp.training.trainer import Trainer
 
 log = logging.getLogger("sparsenlp")
 # conf/hydra/launcher/*.yaml spell out every field of the launcher plugins' configs under the plugins'
@@ -58,12 +55,12 @@ class Job:
     out: Path
     arm: Arm
     data: NERData
+    data_info: DataInfo  # what was read and how it was encoded (cache hits: a sweep encodes each language once)
     tokenizer: Any
     trainer: Trainer
-    pruner: ScheduledPruner | StructuredPruner | None
+    pruner: Any  # the method's pruner (a trainer callback with pruning_report()); None for the dense arm
     suite: RobustnessSuite
     tracker: WandbTracker
-    feature_cache: dict[str, int]  # cache hits / misses: a sweep should encode each language once
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -110,54 +107,38 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     timings["data_seconds"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    seed_everything(s.seed)
+    seed_everything(s.seed)  # once: model initialisation, dropout and everything after draw from here
     model = build_model(s.model, tokenizer, LABELS)
     trainer = Trainer(model, data.train, data.dev, LABELS, s.trainer, seed=s.seed,
                       pad_id=int(tokenizer.pad_token_id), output_dir=out)
-    pruner = build_pruner(s.pruning, s.schedule, trainer.model, trainer.total_steps)
+    pruner = None if s.method.is_dense(s.pruning) else s.method.build(
+        s.pruning, Context(trainer.model, s.schedule, trainer.total_steps, s.seed))
     arm = build_arm(s, getattr(model, "config", None))
     tracker = build_tracker(s, arm, out, config)
     timings["model_seconds"] = time.perf_counter() - t
-    return Job(s, config, out, arm, data, tokenizer, trainer, pruner, suite, tracker,
-               {"hits": cache.hits, "misses": cache.misses}, timings)
+    return Job(s, config, out, arm, data, data_info(data, s.data, tokenizer, cache), tokenizer, trainer, pruner, suite,
+               tracker, timings)
 
 
-def _run_info(job: Job, started: datetime) -> dict[str, Any]:
-    from hydra.core.hydra_config import HydraConfig
-
-    s = job.settings
-    info_: dict[str, Any] = {"train_langs": s.train_langs, "eval_langs": s.eval_langs, "seed": s.seed,
-                             "output_dir": str(job.out), "started_at": started.isoformat(),
-                             "finished_at": datetime.now(timezone.utc).isoformat(),
-                             "git_revision": records.git_revision(), "overrides": [], "sweep_dir": None,
-                             "job_num": None}
+def _run_info(job: Job, started: datetime) -> RunInfo:
+    overrides: list[str] = []
+    sweep_dir, job_num = None, None
     if HydraConfig.initialized():
         hc = HydraConfig.get()
-        info_["overrides"] = list(hc.overrides.task)
+        overrides = list(hc.overrides.task)
         if str(hc.mode) == "RunMode.MULTIRUN":
-            info_["sweep_dir"] = str(Path(hc.sweep.dir).resolve())
-            info_["job_num"] = int(hc.job.num)
-    return info_
+            sweep_dir, job_num = str(Path(hc.sweep.dir).resolve()), int(hc.job.num)
+    return RunInfo(eval_langs=job.settings.eval_langs, output_dir=str(job.out), started_at=started.isoformat(),
+                   finished_at=datetime.now(timezone.utc).isoformat(), git_revision=records.git_revision(),
+                   overrides=overrides, sweep_dir=sweep_dir, job_num=job_num)
 
 
-def _training_info(result: TrainResult, trainer: Trainer) -> dict[str, Any]:
-    return {
-        "steps": result.steps, "steps_per_epoch": trainer.steps_per_epoch, "epochs": result.epochs,
-        "best_step": result.best_step, "best_dev_f1": result.best_dev_f1, "train_seconds": result.train_seconds,
-        "sentences_per_second": result.sentences_per_second, "tokens_per_second": result.tokens_per_second,
-        "device": trainer.device.type, "precision": str(trainer.amp_dtype or "fp32").replace("torch.", ""),
-        "resumed_from_step": result.resumed_from_step, "history": result.history, "dev_history": result.dev_history,
-    }
-
-
-def _languages(job: Job) -> dict[str, dict[str, Any]]:
-    """Facts of every test language, and whether the run trained on it (else: zero-shot transfer)."""
-    facts = {}
-    for lang in job.settings.eval_langs:
-        meta = dataclasses.asdict(info(job.settings.languages, lang))
-        meta.pop("code")
-        facts[lang] = {**meta, "transfer": lang not in job.settings.train_langs}
-    return facts
+def _languages(job: Job) -> dict[str, Language]:
+    """Facts of every test language, its tier, and whether the run trained on it (else: zero-shot transfer)."""
+    languages = job.settings.languages
+    return {lang: Language(**dataclasses.asdict(languages.facts(lang)), tier=languages.tier(lang),
+                           transfer=lang not in job.settings.train_langs)
+            for lang in job.settings.eval_langs}
 
 
 def run(cfg: DictConfig) -> RunRecord:
@@ -186,8 +167,8 @@ def run(cfg: DictConfig) -> RunRecord:
         if job.pruner is not None:
             trainer.add_callback(job.pruner)
         trainer.add_callback(tracker)
-        result = trainer.fit()
-        timings["train_seconds"] = result.train_seconds
+        training = trainer.fit()
+        timings["train_seconds"] = training.train_seconds
 
         t = time.perf_counter()
         dev_metrics, _ = trainer.evaluate(data.dev)
@@ -207,16 +188,11 @@ def run(cfg: DictConfig) -> RunRecord:
             arm=job.arm,
             config=job.config,
             run=_run_info(job, started),
-            data={"source": job.settings.data.resolved_source, "train_sentences": len(data.train.sentences),
-                  "train_sentences_per_lang": data.train_sentences_per_lang(),
-                  "dev_sentences": len(data.dev.sentences),
-                  "test_sentences": {lang: len(split.sentences) for lang, split in data.test.items()},
-                  "train_windows": len(data.train.features or ()), "max_length": job.settings.data.max_length,
-                  "tokenizer": tokenizer_fingerprint(job.tokenizer), "feature_cache": job.feature_cache},
-            model={"name": job.settings.model.name, "name_or_path": job.settings.model.name_or_path,
-                   "parameters": sum(p.numel() for p in trainer.model.parameters())},
+            data=job.data_info,
+            model=ModelInfo(name=job.settings.model.name, name_or_path=job.settings.model.name_or_path,
+                            parameters=sum(p.numel() for p in trainer.model.parameters())),
             languages=_languages(job),
-            training=_training_info(result, trainer),
+            training=training,
             dev=dev_metrics,
             test=test,
             robustness=robustness,
@@ -234,7 +210,7 @@ def run(cfg: DictConfig) -> RunRecord:
         job.tokenizer.save_pretrained(out / "model")
     if not job.settings.trainer.keep_checkpoint:
         (out / "checkpoints" / "last.pt").unlink(missing_ok=True)
-    test_f1 = {lang: round(conds["clean"]["f1"], 4) for lang, conds in test.items()}
+    test_f1 = {lang: round(conds["clean"].f1, 4) for lang, conds in test.items()}
     log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
     return record
 

@@ -203,7 +203,7 @@ MBERT_PRUNABLE, MBERT_TOTAL, MBERT_LAYERS = 85_054_464, 177_853_440, 12  # encod
 
 def _pruning(method: str, sparsity: float, steps: int) -> dict:
     """The pruning section of a gradual magnitude run: 72 mBERT-shaped tensors, 10 updates, a cubic trace."""
-    criterion, scope, _ = METHODS[method]
+    _, scope, _ = METHODS[method]
     each = MBERT_PRUNABLE // (MBERT_LAYERS * 6)
     names = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
              "intermediate.dense", "output.dense")
@@ -213,7 +213,7 @@ def _pruning(method: str, sparsity: float, steps: int) -> dict:
     updates = [int(steps * (0.1 + 0.6 * k / 9)) for k in range(10)]
     trace = [{"step": s, "target": sparsity * (1 - (1 - k / 9) ** 3), "achieved": sparsity * (1 - (1 - k / 9) ** 3)}
              for k, s in enumerate(updates)]
-    return {"method": method, "criterion": criterion, "scope": scope, "monotone": True, "target": sparsity,
+    return {"target": sparsity,
             "achieved": sparsity, "model_sparsity": sparsity * MBERT_PRUNABLE / MBERT_TOTAL,
             "prunable_parameters": MBERT_PRUNABLE, "total_parameters": MBERT_TOTAL,
             "pruned_parameters": int(MBERT_PRUNABLE * sparsity), "per_tensor": per_tensor, "trace": trace,
@@ -250,7 +250,7 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
              "schedule": schedule, "embeddings": embeddings and not dense, "sparsity": 0.0 if dense else sparsity,
              "seed": seed},
         config=dict(config or {"lang": list(train_langs), "seed": seed}),
-        run={"train_langs": list(train_langs), "eval_langs": list(scores), "seed": seed, "output_dir": str(run_dir),
+        run={"eval_langs": list(scores), "output_dir": str(run_dir),
              "started_at": "2026-11-20T10:00:00+00:00", "finished_at": "2026-11-20T11:00:00+00:00",
              "git_revision": None, "overrides": list(overrides), "sweep_dir": str(run_dir.parent), "job_num": None},
         data={"source": "local", "train_sentences": sum(train.values()), "train_sentences_per_lang": train,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from sparsenlp.config import CONFIG_MODULE, settings
@@ -17,24 +18,26 @@ GROUPS = ["model", "data", "languages", "pruning", "schedule", "perturbation", "
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (REPO / "conf" / group).glob("*.yaml"))
+    """What `group=<option>` accepts: YAML files and ConfigStore entries (every pruning method is one)."""
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
 def test_design_groups_exist():
     for group, expected in {"model": {"mbert", "xlmr", "minilm", "tiny"},
                             "pruning": {"dense", "global_magnitude", "layerwise_magnitude", "structured_heads",
-                                        "movement", "semi_structured"},
-                            "schedule": {"oneshot", "cubic", "linear"}, "perturbation": {"none", "suite"},
+                                        "movement", "semi_structured", "random"},
+                            "schedule": {"none", "oneshot", "cubic", "linear"}, "perturbation": {"none", "suite"},
                             "quantization": {"none", "dynamic_int8"},
                             "logger": {"wandb", "none"}, "experiment": {"paper", "smoke", "transfer"},
-                            "hydra/launcher": {"joblib", "submitit_local", "submitit_slurm", "ray"}}.items():
+                            "hydra/launcher": {"joblib", "submitit_local", "submitit_slurm", "ray", "basic"}}.items():
         assert expected <= set(_options(group)), group
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_option_composes_and_validates(group, option, tmp_path):
-    # movement scores come from fine-tuning, so it needs a schedule that starts after step 0
-    needs = ["schedule=cubic"] if (group, option) == ("pruning", "movement") else []
+    # every pruning method selects the schedule it runs under; a schedule needs a method that has masks
+    needs = ["pruning=global_magnitude"] if group == "schedule" and option != "none" else []
     cfg = compose_run([f"{group}={option}", *needs], tmp_path)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["output_dir"] == str(tmp_path)
@@ -43,7 +46,7 @@ def test_every_option_composes_and_validates(group, option, tmp_path):
     settings(cfg)  # the typed config accepts every shipped option
 
 
-@pytest.mark.parametrize("launcher", _options("hydra/launcher"))
+@pytest.mark.parametrize("launcher", sorted(p.stem for p in (REPO / "conf" / "hydra" / "launcher").glob("*.yaml")))
 def test_launcher_configs_name_the_plugin_class(launcher):
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)

@@ -5,7 +5,6 @@ import dataclasses
 
 import pytest
 
-from sparsenlp.data.languages import info, resolve_langs, sharing
 from sparsenlp.data.wikiann import read_wikiann_file
 from sparsenlp.errors import SparseNLPError
 from tests.helpers import compose_settings
@@ -31,20 +30,20 @@ def test_train_sizes_match_the_data_files(languages, wikiann_root):
 
 
 def test_tier_follows_the_configured_criterion(languages):
-    assert info(languages, "de").tier == "high" and info(languages, "yo").tier == "low"
+    assert languages.tier("de") == "high" and languages.tier("yo") == "low"
     # hand-listed from the data README: the languages with the full 20,000 training sentences (+ th)
     high = set("ar bg de el en es fa fi fr he hu id it ja ko ms nl pt ru th tr ur vi zh".split())
-    assert {c for c in XTREME40 if info(languages, c).tier == "high"} == high
+    assert {c for c in XTREME40 if languages.tier(c) == "high"} == high
     stricter = dataclasses.replace(languages, tier_min_train_sentences=30000)
-    assert info(stricter, "de").tier == "low"
+    assert stricter.tier("de") == "low"
 
 
 def test_script_and_family_neighbours(languages):
-    assert "fa" in sharing(languages, "ar", "script") and "ur" in sharing(languages, "ar", "script")
-    assert sharing(languages, "ka", "script") == []
-    assert {"fi", "hu"} <= set(sharing(languages, "et", "family"))
-    assert "et" not in sharing(languages, "et", "family")
-    assert info(languages, "hi").script == "Devanagari"
+    assert "fa" in languages.sharing("ar", "script") and "ur" in languages.sharing("ar", "script")
+    assert languages.sharing("ka", "script") == []
+    assert {"fi", "hu"} <= set(languages.sharing("et", "family"))
+    assert "et" not in languages.sharing("et", "family")
+    assert languages.facts("hi").script == "Devanagari"
 
 
 def test_local39_is_xtreme40_without_thai():
@@ -53,10 +52,10 @@ def test_local39_is_xtreme40_without_thai():
 
 
 def test_resolve_langs(languages):
-    assert resolve_langs("de", languages) == ["de"]
-    assert resolve_langs(["de", "fr", "de"], languages) == ["de", "fr"]
-    assert resolve_langs("all", languages) == list(languages.langs)
+    assert languages.resolve("de") == ["de"]
+    assert languages.resolve(["de", "fr", "de"]) == ["de", "fr"]
+    assert languages.resolve("all") == list(languages.langs)
     subset = dataclasses.replace(languages, subset=["de", "th", "yo"], exclude=["th"])
-    assert resolve_langs("all", subset) == ["de", "yo"]
+    assert subset.resolve("all") == ["de", "yo"]
     with pytest.raises(SparseNLPError, match="unknown language code 'xx'"):
-        resolve_langs(["de", "xx"], languages)
+        languages.resolve(["de", "xx"])

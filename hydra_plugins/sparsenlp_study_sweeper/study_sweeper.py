@@ -1,14 +1,21 @@
 """The study sweeper: Hydra's basic sweeper (cartesian product of ``-m`` values), made to enumerate arms.
 
-A study grid such as ``pruning=dense,global_magnitude pruning.sparsity=0.5,0.9`` is a product in which
+A study grid such as ``pruning=dense,global_magnitude pruning.sparsity=0,0.5,0.9`` is a product in which
 some combinations mean the same job: a dense run has no sparsity, so the plain product would train the
-dense baseline once per sparsity. Two additions, both configured in ``conf/hydra/sweeper/study.yaml``:
+dense baseline once per sparsity. The sweeper therefore reduces every job to what its method reads, from the
+method table (``sparsenlp.pruning.methods``):
 
-- ``collapse``: a job whose overrides match ``when`` drops the overrides listed in ``drop`` (their values
-  cannot matter for it); repeated jobs are then launched once, in first-seen order.
-- ``lang=each`` expands to every language of the composed ``languages`` config (``subset``/``exclude``
-  applied). When the data is read from local files, languages without a folder there are dropped with a
-  warning, so an offline sweep runs what it can instead of failing on the missing ones.
+- a masked method at ``pruning.sparsity=0`` is the dense arm (``pruning=dense``);
+- ``pruning.<key>`` overrides that the job's method does not read are dropped (when some method reads them:
+  a misspelt key is kept, and fails with its fix), and so are ``schedule`` overrides for a method that takes
+  no schedule;
+- ``collapse`` (``conf/hydra/sweeper/study.yaml``, empty by default) adds rules of one's own: a job whose
+  overrides match ``when`` drops the overrides listed in ``drop``.
+Repeated jobs are then launched once, in first-seen order.
+
+``lang=each`` expands to every language of the composed ``languages`` config (``subset``/``exclude``
+applied). When the data is read from local files, languages without a folder there are dropped with a
+warning, so an offline sweep runs what it can instead of failing on the missing ones.
 
 ``hydra.sweeper.dry_run=true`` prints the jobs (one line of overrides each) and launches nothing.
 Scheduling stays with the configured Hydra launcher (basic, joblib, submitit, ray).
@@ -21,9 +28,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
+import hydra.utils
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Override
 from omegaconf import OmegaConf
+
+from sparsenlp.config import LanguagesConfig
+from sparsenlp.pruning.methods import NO_SCHEDULE, methods
+from sparsenlp.pruning.methods.registry import keys as method_keys
 
 log = logging.getLogger(__name__)
 EACH = "each"
@@ -32,6 +44,13 @@ EACH = "each"
 def _key_value(override: str) -> tuple[str, str]:
     key, _, value = override.partition("=")
     return key.lstrip("+~"), value
+
+
+def _is_zero(value: str) -> bool:
+    try:
+        return float(value) == 0.0
+    except ValueError:
+        return False
 
 
 class StudySweeper(BasicSweeper):
@@ -52,11 +71,40 @@ class StudySweeper(BasicSweeper):
         return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size)) if jobs else []
 
     def jobs(self, product: Iterable[list[str]]) -> list[list[str]]:
-        """The grid's jobs: ``lang=each`` expanded, collapse rules applied, duplicates removed."""
+        """The grid's jobs: ``lang=each`` expanded, reduced to what each method reads, duplicates removed."""
         seen: dict[tuple[str, ...], None] = {}
         for job in self._expand_languages(product):
-            seen.setdefault(tuple(self._collapsed(job)), None)
+            seen.setdefault(tuple(self._collapsed(self._reduced(job))), None)
         return [list(job) for job in seen]
+
+    def _default_method(self) -> str:
+        assert self.config is not None
+        return str(self.config.pruning.method)
+
+    def _reduced(self, job: list[str]) -> list[str]:
+        """The job as its method sees it (see the module docstring)."""
+        table = methods()
+        pairs = dict(_key_value(o) for o in job)
+        name = pairs.get("pruning") or self._default_method()
+        method = table.get(name)
+        if method is None:
+            return job  # an unknown method fails in the job with its fix
+        sparsity = pairs.get("pruning.sparsity")
+        if sparsity is not None and "sparsity" in method.config.__dataclass_fields__ and _is_zero(sparsity):
+            name, method = "dense", table["dense"]
+            job = [o for o in job if _key_value(o)[0] != "pruning"] + ["pruning=dense"]
+        reads = set(method.config.__dataclass_fields__)
+        known = method_keys()
+        no_schedule = method.schedules == (NO_SCHEDULE,)
+
+        def kept(override: str) -> bool:
+            key = _key_value(override)[0]
+            if key.startswith("pruning."):
+                field = key.split(".")[1]
+                return field in reads or field not in known
+            return not (no_schedule and (key == "schedule" or key.startswith("schedule.")))
+
+        return [o for o in job if kept(o)]
 
     def _collapsed(self, job: list[str]) -> list[str]:
         pairs = [_key_value(o) for o in job]
@@ -79,18 +127,13 @@ class StudySweeper(BasicSweeper):
 
     def _languages(self) -> list[str]:
         """Every language of the composed `languages` config that the configured data source can provide."""
-        from sparsenlp.config import LanguagesConfig
-        from sparsenlp.data.languages import all_codes
-
         assert self.config is not None
         languages = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(LanguagesConfig),
                                                         self.config.languages))
-        codes = all_codes(languages)
+        codes = languages.codes()
         data = self.config.data
         if data.source == "hub" or (data.source == "auto" and data.root is None):
             return codes
-        import hydra.utils
-
         root = Path(hydra.utils.to_absolute_path(str(data.root)))
         missing = [c for c in codes if not (root / c).is_dir()]
         if missing:

@@ -1,55 +1,61 @@
 """Typed configs: one dataclass per config group, registered in Hydra's ConfigStore.
 
-The dataclasses are the single place for defaults, types and allowed values; the YAML files in
-``conf/`` (shipped as ``pkg://sparsenlp.conf``) only select and override. Hydra rejects unknown keys
-and wrong types while composing; ``settings(cfg)`` then builds the dataclasses, whose ``__post_init__``
-checks every value in the user's own keys, before any data is loaded.
+The dataclasses are the single place for keys, defaults, help and allowed values (``sparsenlp.options``); the
+YAML files in ``conf/`` (shipped as ``pkg://sparsenlp.conf``) only select and override. The `pruning` group has
+no YAML files: each method of the method table (``sparsenlp.pruning.methods``) is a Hydra option generated from
+its config class, selecting the schedule it runs under. Hydra rejects unknown keys and wrong types while
+composing; ``settings(cfg)`` then builds the dataclasses, which check every value under its full key before any
+data is read.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, List
+from typing import Any, ClassVar, List
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sparsenlp.config.data import DataConfig
-from sparsenlp.config.languages import LanguageEntry, LanguagesConfig
+from sparsenlp.config.languages import Language, LanguagesConfig
 from sparsenlp.config.logger import LoggerConfig
 from sparsenlp.config.model import ArchitectureConfig, ModelConfig
 from sparsenlp.config.perturbation import MemberConfig, PerturbationConfig
-from sparsenlp.config.pruning import MOVEMENT, PruningConfig
 from sparsenlp.config.quantization import QuantizationConfig
 from sparsenlp.config.schedule import ScheduleConfig
 from sparsenlp.config.trainer import TrainerConfig
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.options import Free, Group, Range, option
+from sparsenlp.pruning.methods import Method, PruningConfig, get, methods
 
 CONFIG_MODULE = "sparsenlp.conf"  # the conf/ folder, inside the installed package
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 SCHEMA = "sparsenlp_schema"
+METHOD_SCHEMAS = "schema/pruning"  # where each method's config class is stored (selected by pruning=<name>)
+LANGS = Free("a code, a list of codes or `all`; resolved against `languages`, with the fix")
+SEED = Range(0, 2**32 - 1, integer=True)  # what every RNG of the run accepts (numpy's legacy seed is 32-bit)
 
 __all__ = [
-    "ArchitectureConfig", "DataConfig", "LanguageEntry", "LanguagesConfig", "LoggerConfig", "MemberConfig",
+    "ArchitectureConfig", "DataConfig", "Language", "LanguagesConfig", "LoggerConfig", "MemberConfig",
     "ModelConfig", "PerturbationConfig", "PruningConfig", "QuantizationConfig", "RunConfig", "ScheduleConfig",
-    "TrainerConfig",
-    "settings",
+    "TrainerConfig", "settings",
 ]
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Group):
     """One job: fine-tune `model` for NER on `lang` while pruning it, evaluate on `eval_lang`, record."""
 
-    # a WikiANN language code, a list of codes ([de,fr]: one model on the concatenated training sets) or
-    # `all` (every language of `languages`)
-    lang: Any = "en"
-    # test languages: null = the training languages; a code, a list or `all`. Languages not trained on are
-    # zero-shot transfer and marked so in the record
-    eval_lang: Any = None
-    seed: int = 42
-    output_dir: str = "${hydra:runtime.output_dir}"  # where this run's record goes
-    skip_completed: bool = True  # a relaunched sweep skips jobs whose results.json is complete for this config
+    KEY: ClassVar[str] = ""
+
+    lang: Any = option("en", "a WikiANN code, a list ([de,fr]: one model on the concatenated training sets) or "
+                       "`all` (every language of `languages`)", LANGS)
+    eval_lang: Any = option(None, "test languages: null = the training languages; a code, a list or `all` "
+                            "(languages not trained on are zero-shot transfer)", LANGS)
+    seed: int = option(42, "seeds every random choice of the run (data order, initialisation, random masks)", SEED)
+    output_dir: str = option("${hydra:runtime.output_dir}", "where this run's record goes", Free("a folder"))
+    skip_completed: bool = option(True, "a relaunched sweep skips jobs whose results.json is complete for this "
+                                  "config", Free("a boolean; its type is checked by Hydra"))
     model: ModelConfig = MISSING
     data: DataConfig = MISSING
     languages: LanguagesConfig = MISSING
@@ -60,32 +66,29 @@ class RunConfig:
     trainer: TrainerConfig = MISSING
     logger: LoggerConfig = MISSING
 
-    def __post_init__(self) -> None:
+    def check(self, path: str) -> None:
         self.train_langs  # noqa: B018 - resolves and checks the codes now, before any data is read
         self.eval_langs  # noqa: B018
-        if not self.pruning.is_dense and self.pruning.method != "structured_heads":
-            if self.schedule.initial_sparsity > float(self.pruning.sparsity or 0.0):
-                raise SparseNLPError(
-                    f"schedule.initial_sparsity={self.schedule.initial_sparsity} exceeds pruning.sparsity="
-                    f"{self.pruning.sparsity}; lower it"
-                )
-        if self.pruning.method == MOVEMENT and self.schedule.start == 0.0:
-            raise SparseNLPError("pruning=movement ranks weights by how fine-tuning moves them, so it cannot prune "
-                                 "before training; start the schedule later, e.g. schedule.start=0.1")
+        method = self.method
+        if type(self.pruning) is not method.config:
+            raise SparseNLPError(f"pruning.method={self.pruning.method} is set by choosing the method: use "
+                                 f"pruning={self.pruning.method}")
+        method.check(self.pruning, self.schedule)
+
+    @property
+    def method(self) -> Method:
+        """The pruning method of this run (from the method table)."""
+        return get(self.pruning.method)
 
     @property
     def train_langs(self) -> List[str]:
-        from sparsenlp.data.languages import resolve_langs
-
-        return resolve_langs(_plain(self.lang), self.languages, key="lang")
+        return self.languages.resolve(_plain(self.lang), key="lang")
 
     @property
     def eval_langs(self) -> List[str]:
-        from sparsenlp.data.languages import resolve_langs
-
         if self.eval_lang is None:
             return self.train_langs
-        return resolve_langs(_plain(self.eval_lang), self.languages, key="eval_lang")
+        return self.languages.resolve(_plain(self.eval_lang), key="eval_lang")
 
 
 def _plain(value: Any) -> Any:
@@ -120,9 +123,20 @@ def _reject_unknown_keys(node: DictConfig, path: str = "") -> None:
             _reject_unknown_keys(child, f"{path}{key}.")
 
 
+def method_option(method: Method) -> dict[str, Any]:
+    """The Hydra option ``pruning=<name>``: the method's config class, and the schedule it runs under."""
+    return {"defaults": [f"/{METHOD_SCHEMAS}/{method.name}@pruning", {"override /schedule": method.schedules[0]},
+                         "_self_"]}
+
+
 def register() -> None:
-    """Put the schema into Hydra's ConfigStore (conf/config.yaml lists it first in its defaults)."""
-    ConfigStore.instance().store(name=SCHEMA, node=RunConfig)
+    """Put the schema and one `pruning` option per method into Hydra's ConfigStore (conf/config.yaml lists the
+    schema first in its defaults)."""
+    store = ConfigStore.instance()
+    store.store(name=SCHEMA, node=RunConfig)
+    for name, method in methods().items():
+        store.store(group=METHOD_SCHEMAS, name=name, node=method.config)
+        store.store(group="pruning", name=name, package="_global_", node=method_option(method))
 
 
 register()

@@ -2,38 +2,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.options import Free, Group, OneOf, Range, at_least, option
 
 SOURCES = ("auto", "hub", "local")
+LIMIT = at_least(1)
+PATH = Free("a folder; whether it exists is checked when the data is read, with the fix")
 
 
 @dataclass
-class DataConfig:
-    name: str = "wikiann"
-    # auto: local files when `root` is set, else the Hugging Face Hub; hub; local
-    source: str = "auto"
-    root: Optional[str] = None  # folder with <lang>/{train,dev,test} ('TOKEN<TAB>TAG' lines)
-    max_length: int = 128  # subwords per window incl. special tokens; longer sentences become several windows
-    train_limit: Optional[int] = None  # first N sentences per language (null: all)
-    dev_limit: Optional[int] = None
-    test_limit: Optional[int] = None
-    # encoded splits + trained tokenizers; null: no cache
-    cache_dir: Optional[str] = "${oc.env:SPARSENLP_CACHE,${oc.env:HOME,.}/.cache/sparsenlp}"
-    hub_cache_dir: Optional[str] = None  # datasets' own cache (null: its default)
+class DataConfig(Group):
+    KEY: ClassVar[str] = "data"
 
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise SparseNLPError(f"data.source={self.source!r} is unknown; use one of {', '.join(SOURCES)}")
+    name: str = option("wikiann", "the dataset (WikiANN / PAN-X NER)", OneOf(("wikiann",)))
+    source: str = option("auto", "auto: local files when `root` is set, else the Hugging Face Hub; hub; local",
+                         OneOf(SOURCES))
+    root: Optional[str] = option(None, "folder with <lang>/{train,dev,test} ('TOKEN<TAB>TAG' lines)", PATH)
+    max_length: int = option(128, "subwords per window incl. special tokens; longer sentences become several "
+                             "windows (never truncated)", Range(low=8, integer=True))
+    train_limit: Optional[int] = option(None, "first N training sentences per language (null: all)", LIMIT)
+    dev_limit: Optional[int] = option(None, "first N dev sentences per language (null: all)", LIMIT)
+    test_limit: Optional[int] = option(None, "first N test sentences per language (null: all)", LIMIT)
+    cache_dir: Optional[str] = option("${oc.env:SPARSENLP_CACHE,${oc.env:HOME,.}/.cache/sparsenlp}",
+                                      "encoded splits and trained tokenizers (null: no cache)", PATH)
+    hub_cache_dir: Optional[str] = option(None, "the datasets library's own cache (null: its default)", PATH)
+
+    def check(self, path: str) -> None:
         if self.source == "local" and self.root is None:
-            raise SparseNLPError("data.source=local needs data.root=/path/to/wikiann")
-        for split in ("train", "dev", "test"):
-            limit = getattr(self, f"{split}_limit")
-            if limit is not None and limit <= 0:
-                raise SparseNLPError(f"data.{split}_limit={limit} must be a positive number of sentences or null")
-        if self.max_length < 8:
-            raise SparseNLPError(f"data.max_length={self.max_length} is too short; use e.g. 128")
+            raise SparseNLPError(f"{path}source=local needs {path}root=/path/to/wikiann")
 
     @property
     def resolved_source(self) -> str:

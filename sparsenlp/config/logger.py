@@ -1,33 +1,32 @@
 """The `logger` group (conf/logger/): Weights & Biases tracking, secondary to the local record."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Optional
+from dataclasses import dataclass
+from typing import ClassVar, List, Optional
 
-from sparsenlp.errors import SparseNLPError
+from sparsenlp.options import POSITIVE, Each, Free, Group, OneOf, option
 
 MODES = ("online", "offline", "disabled")
 CONSOLE = ("off", "wrap", "redirect", "auto")
+BOOLEAN = Free("a boolean; its type is checked by Hydra")
 
 
 @dataclass
-class LoggerConfig:
-    name: str = "wandb"
-    # online: stream (needs `wandb login`); offline: files under <dir>/wandb/ (`sparsenlp-report sync`
-    # uploads them); disabled: no W&B at all (wandb is not imported)
-    mode: str = "offline"
-    project: str = "sparsenlp"
-    entity: Optional[str] = None  # W&B user or team; null: your default entity
-    group: Optional[str] = None  # null: the sweep under --multirun, else "single-runs"
-    tags: List[str] = field(default_factory=list)  # added to the automatic arm and language tags
-    notes: Optional[str] = None
-    dir: Optional[str] = None  # folder for W&B's files; null: the run's output_dir
-    init_timeout: float = 90.0  # seconds wandb.init may take before the run goes on without W&B
-    system_metrics: bool = True  # CPU/GPU/memory charts
-    console: str = "off"  # W&B's own stdout/stderr capture (Hydra's job .log already has it)
+class LoggerConfig(Group):
+    KEY: ClassVar[str] = "logger"
 
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise SparseNLPError(f"logger.mode={self.mode!r} is not valid; use one of: {', '.join(MODES)}")
-        if self.console not in CONSOLE:
-            raise SparseNLPError(f"logger.console={self.console!r} is not valid; use one of: {', '.join(CONSOLE)}")
+    name: str = option("wandb", "wandb: a W&B run per job; none: the local record only", OneOf(("wandb", "none")))
+    mode: str = option("offline", "online: stream (needs `wandb login`); offline: files under <dir>/wandb/ "
+                       "(`sparsenlp-report sync` uploads them); disabled: wandb is not even imported", OneOf(MODES))
+    project: str = option("sparsenlp", "W&B project", Free("any W&B project name"))
+    entity: Optional[str] = option(None, "W&B user or team (null: your default entity)", Free("a W&B entity"))
+    group: Optional[str] = option(None, "W&B group (null: the sweep folder under -m, else single-runs)",
+                                  Free("any W&B group name"))
+    tags: List[str] = option(help="added to the automatic arm and language tags", check=Each(Free("any tag")),
+                             factory=list)
+    notes: Optional[str] = option(None, "W&B run notes", Free("free text"))
+    dir: Optional[str] = option(None, "folder for W&B's files (null: the run's output_dir)",
+                                Free("a folder, created when needed"))
+    init_timeout: float = option(90.0, "seconds wandb.init may take before the run goes on without W&B", POSITIVE)
+    system_metrics: bool = option(True, "CPU/GPU/memory charts", BOOLEAN)
+    console: str = option("off", "W&B's own stdout/stderr capture (Hydra's job .log already has it)", OneOf(CONSOLE))

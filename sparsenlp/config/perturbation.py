@@ -7,58 +7,66 @@ right after it is read (before training).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ValidationError
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.options import Each, Free, Group, OneOf, Range, at_least, option, validate
+from sparsenlp.perturb import PERTURBATIONS, SOURCES, EntityPool, check
+
+BOOLEAN = Free("a boolean; its type is checked by Hydra")
 
 
 @dataclass
 class MemberConfig:
-    perturbation: str = MISSING  # a name in sparsenlp.perturb.PERTURBATIONS
-    severities: List[float] = MISSING
-    params: Dict[str, Any] = field(default_factory=dict)
-    pool: Optional[str] = None  # entity_swap only: seen | unseen | script | family
-    required: bool = True  # false: languages the member cannot apply to are skipped and recorded
+    perturbation: str = option(MISSING, "a registered perturbation (sparsenlp/perturb/registry.py)",
+                               OneOf(tuple(PERTURBATIONS)))
+    severities: List[float] = option(MISSING, "each gives the condition <label>@<severity>",
+                                     Each(Range(0.0, 1.0), non_empty=True))
+    params: Dict[str, Any] = option(help="the perturbation's parameters", check=Free("checked by the perturbation"),
+                                    factory=dict)
+    pool: Optional[str] = option(None, "entity_swap only: where replacement names come from", OneOf(SOURCES))
+    required: bool = option(True, "false: languages the member cannot apply to are skipped and recorded", BOOLEAN)
+
+    def check(self, path: str) -> None:
+        swap = self.perturbation == "entity_swap"
+        if swap != (self.pool is not None):
+            raise SparseNLPError(f"{path[:-1]}: entity_swap needs `pool: {'|'.join(SOURCES)}`, other perturbations "
+                                 "none")
+        extra = {"pool": EntityPool("", self.pool, [], {})} if swap else {}
+        for severity in self.severities:
+            try:
+                check(self.perturbation, severity, **self.params, **extra)
+            except SparseNLPError as exc:
+                raise SparseNLPError(f"{path[:-1]}: {exc.message}") from None
 
 
 @dataclass
-class PerturbationConfig:
-    name: str = "none"
-    seed: int = 0  # fixed across runs, so every run (and every PIE population) sees the same text
-    pool_limit: Optional[int] = None  # entity_swap: training sentences read per pool language (null: all)
+class PerturbationConfig(Group):
+    KEY: ClassVar[str] = "perturbation"
+
+    name: str = option("none", "the suite's name in records", Free("a label"))
+    seed: int = option(0, "fixed across runs, so every run (and every PIE population) sees the same text",
+                       at_least(0))
+    pool_limit: Optional[int] = option(None, "entity_swap: training sentences read per pool language (null: all)",
+                                       at_least(1))
     # label -> MemberConfig (typed here, not by OmegaConf, so that a member can be added with one
     # `+perturbation.members.<label>={...}` override and a bad value gets a message naming the member)
-    members: Dict[str, Any] = field(default_factory=dict)
+    members: Dict[str, Any] = option(help="condition label -> member (perturbation, severities, params, pool)",
+                                     check=Free("checked member by member"), factory=dict)
 
     def __post_init__(self) -> None:
-        from sparsenlp.perturb import SOURCES, EntityPool, check
-
         self.members = {str(label): _member(str(label), spec) for label, spec in self.members.items()}
-        if self.seed < 0:
-            raise SparseNLPError(f"perturbation.seed={self.seed} must be a non-negative integer")
-        if self.pool_limit is not None and self.pool_limit < 1:
-            raise SparseNLPError(f"perturbation.pool_limit={self.pool_limit} must be positive or null")
+        super().__post_init__()
+
+    def check(self, path: str) -> None:
         for label, member in self.active().items():
-            where = f"perturbation.members.{label}"
             if "@" in label or "/" in label:
-                raise SparseNLPError(f"{where}: a label may not contain '@' or '/'; rename it")
-            if not member.severities:
-                raise SparseNLPError(f"{where}.severities is empty; give at least one severity")
-            swap = member.perturbation == "entity_swap"
-            if swap != (member.pool is not None):
-                raise SparseNLPError(f"{where}: entity_swap needs `pool: {'|'.join(SOURCES)}`, other perturbations none")
-            if swap and member.pool not in SOURCES:
-                raise SparseNLPError(f"{where}.pool={member.pool!r} is unknown; use one of {', '.join(SOURCES)}")
-            extra = {"pool": EntityPool("", member.pool, [], {})} if swap else {}
-            for severity in member.severities:
-                try:
-                    check(member.perturbation, severity, **member.params, **extra)
-                except SparseNLPError as exc:
-                    raise SparseNLPError(f"{where}: {str(exc).removeprefix('sparsenlp error: ')}") from None
+                raise SparseNLPError(f"{path}members.{label}: a label may not contain '@' or '/'; rename it")
+            validate(member, f"{path}members.{label}.")
 
     def active(self) -> Dict[str, MemberConfig]:
         """Members not disabled (``~perturbation.members.x`` or ``perturbation.members.x=null``)."""

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from sparsenlp.errors import SparseNLPError
+from sparsenlp.options import Group, OneOf, option
 
 METHODS = ("none", "dynamic_int8")
 
 
 @dataclass
-class QuantizationConfig:
-    # none; dynamic_int8: torch.ao.quantization.quantize_dynamic on every Linear (int8 weights, activations
-    # quantized on the fly, CPU), scored on the same clean and perturbed test sets as the fp32 model
-    name: str = "none"
+class QuantizationConfig(Group):
+    KEY: ClassVar[str] = "quantization"
 
-    def __post_init__(self) -> None:
-        if self.name not in METHODS:
-            raise SparseNLPError(f"quantization={self.name} is unknown; use one of {', '.join(METHODS)}")
+    name: str = option("none", "none; dynamic_int8: torch.ao.quantization.quantize_dynamic on every Linear (int8 "
+                       "weights, activations quantized on the fly, CPU), scored on the same clean and perturbed "
+                       "test sets as the fp32 model", OneOf(METHODS))

@@ -1,43 +1,46 @@
-"""The `schedule` group (conf/schedule/): when the unstructured pruner updates its masks.
+"""The `schedule` group (conf/schedule/): when a masked pruning method updates its masks.
 
-Every position is a fraction of training, never a raw step, so a 100-sentence language and a
-20,000-sentence language get the same number of mask updates and the same share of training to recover
-after the last one (``trainer.min_steps`` keeps the smallest languages from being pruned one-shot).
+Every position is a fraction of training, never a raw step, so a 100-sentence language and a 20,000-sentence
+language get the same number of mask updates and the same share of training to recover after the last one.
+Each pruning method selects the schedule it runs under (``pruning=<name>`` picks its default); ``none`` is the
+schedule of methods that have none (dense, structured pruning).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.options import FRACTION, Group, OneOf, Range, at_least, option
 
 EXPONENTS = {"oneshot": 0, "cubic": 3, "linear": 1}
+NAMES = (*EXPONENTS, "none")
 
 
 @dataclass
-class ScheduleConfig:
-    name: str = "oneshot"  # oneshot | cubic (Zhu & Gupta 2017) | linear
-    initial_sparsity: float = 0.0  # s_i: the target at the first update
-    start: float = 0.0  # t0 as a fraction of training (oneshot: when it prunes; 0 = the pretrained weights)
-    end: Optional[float] = None  # gradual: t0 + n*dt, where the final sparsity is reached (fraction)
-    updates: int = 1  # gradual: n, the number of mask updates after t0 (oneshot: 1)
+class ScheduleConfig(Group):
+    KEY: ClassVar[str] = "schedule"
 
-    def __post_init__(self) -> None:
-        if self.name not in EXPONENTS:
-            raise SparseNLPError(f"schedule={self.name} is unknown; use one of {', '.join(EXPONENTS)}")
-        if not 0.0 <= self.start <= 1.0:
-            raise SparseNLPError(f"schedule.start={self.start} must be a fraction of training in [0, 1]")
-        if not 0.0 <= self.initial_sparsity < 1.0:
-            raise SparseNLPError(f"schedule.initial_sparsity={self.initial_sparsity} must be in [0, 1)")
-        if self.name == "oneshot":
+    name: str = option("none", "oneshot | cubic (Zhu & Gupta 2017) | linear; none: no masks to update",
+                       OneOf(NAMES))
+    initial_sparsity: float = option(0.0, "s_i: the target at schedule.start (0: dense until the first update)",
+                                     Range(0.0, 1.0, open_high=True))
+    start: float = option(0.0, "t0 as a fraction of training (oneshot: when it prunes; 0 = the pretrained weights)",
+                          FRACTION)
+    end: Optional[float] = option(None, "gradual: where the final sparsity is reached, as a fraction of training",
+                                  Range(0.0, 1.0, open_low=True))
+    updates: int = option(1, "gradual: n, the number of mask updates between start and end (oneshot: 1)",
+                          at_least(1))
+
+    def check(self, path: str) -> None:
+        if self.name in ("oneshot", "none"):
             if self.end is not None or self.updates != 1:
-                raise SparseNLPError("schedule=oneshot prunes once at schedule.start; drop schedule.end and "
-                                     "schedule.updates or use schedule=cubic")
+                raise SparseNLPError(f"schedule={self.name} has no {path}end or {path}updates; drop them or use "
+                                     "schedule=cubic")
+            if self.name == "none" and (self.start != 0.0 or self.initial_sparsity != 0.0):
+                raise SparseNLPError(f"schedule=none prunes nothing, so {path}start and {path}initial_sparsity have "
+                                     "no effect; drop them")
             return
-        if self.end is None or not self.start < self.end <= 1.0:
-            raise SparseNLPError(
-                f"schedule.end={self.end} must be a fraction of training after schedule.start={self.start} "
-                "and at most 1, e.g. schedule.end=0.7"
-            )
-        if self.updates < 1:
-            raise SparseNLPError(f"schedule.updates={self.updates} must be at least 1")
+        if self.end is None or not self.start < self.end:
+            raise SparseNLPError(f"{path}end={self.end} must be a fraction of training after {path}start={self.start} "
+                                 f"and at most 1, e.g. {path}end=0.7")

@@ -27,6 +27,7 @@ from sparsenlp.data.datamodule import Split
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.metrics import ner_metrics
 from sparsenlp.evaluation.predict import predict_tags
+from sparsenlp.tracking.schema import QuantizationInfo
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
@@ -139,7 +140,7 @@ def evaluate_quantized(model: torch.nn.Module, tests: Mapping[str, Split], label
             int8_pred, int8_s = timed_predictions(int8, split, labels, batch_size, pad_id)
             fp32_m, int8_m = ner_metrics(gold, fp32_pred, metrics_mode), ner_metrics(gold, int8_pred, metrics_mode)
             per_language[lang] = {
-                "fp32": fp32_m, "int8": int8_m, "f1_change": int8_m["f1"] - fp32_m["f1"],
+                "fp32": fp32_m, "int8": int8_m, "f1_change": int8_m.f1 - fp32_m.f1,
                 "token_agreement": token_agreement(fp32_pred, int8_pred),
                 "fp32_seconds": fp32_s, "int8_seconds": int8_s,
             }
@@ -169,7 +170,7 @@ class CPUEvaluator:
 
 def score_quantized(model: torch.nn.Module, suite: Any, data: Any, labels: Sequence[str], batch_size: int,
                     pad_id: int = 0, metrics_mode: str | None = None,
-                    threads: int | None = None) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+                    threads: int | None = None) -> tuple[QuantizationInfo, dict[str, list[dict[str, Any]]]]:
     """The record's ``quantization`` section and the int8 prediction files: sizes, CPU times and agreement on
     the clean test sets (``evaluate_quantized``), and the int8 model's metrics on every condition of the
     robustness ``suite`` (the same perturbed sentences as the fp32 model, so PIE populations line up)."""
@@ -181,4 +182,4 @@ def score_quantized(model: torch.nn.Module, suite: Any, data: Any, labels: Seque
     section["per_language"] = {
         lang: {k: v for k, v in entry.items() if k not in ("fp32", "int8")} for lang, entry in
         section["per_language"].items()}
-    return {**section, "test": test, "robustness": robustness}, predictions
+    return QuantizationInfo(**section, test=test, robustness=robustness), predictions

@@ -62,7 +62,7 @@ class RobustnessSuite:
                     if member.required:
                         raise
                     log.warning("skipping %s for %s: %s", label, lang, exc)
-                    self.skipped.setdefault(lang, {})[label] = str(exc).removeprefix("sparsenlp error: ")
+                    self.skipped.setdefault(lang, {})[label] = exc.message
                     continue
                 self.pools[(label, lang)] = pool
 
@@ -117,7 +117,7 @@ class RobustnessSuite:
                     split = Split(sentences, self._encode(sentences))
                     p_metrics, p_pred = trainer.evaluate(split)
                     test[lang][name] = p_metrics
-                    robustness[lang][name] = gap(metrics["f1"], p_metrics["f1"])
+                    robustness[lang][name] = gap(metrics.f1, p_metrics.f1)
                     kept = [p.kept for p in perturbed]
                     predictions.setdefault(f"test.{name}", []).extend(_rows(sentences, p_pred, kept))
         return test, robustness, predictions

@@ -10,12 +10,10 @@ No pool ever draws from the test set, so no test entity leaks into a swap.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from seqeval.metrics.sequence_labeling import get_entities
 
-from sparsenlp.config.languages import LanguagesConfig
-from sparsenlp.data.languages import info, sharing
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.perturb.base import SentenceLike
 
@@ -38,16 +36,24 @@ def entity_types(sentences: Iterable[SentenceLike]) -> set[str]:
     return {etype for s in sentences for etype, _, _ in spans(s.tags)}
 
 
-def pool_languages(lang: str, source: str, languages: LanguagesConfig) -> list[str]:
+class Languages(Protocol):
+    """What pools need to know about languages (``sparsenlp.config.LanguagesConfig`` is one)."""
+
+    def sharing(self, code: str, attribute: str) -> list[str]: ...
+
+    def facts(self, code: str) -> object: ...
+
+
+def pool_languages(lang: str, source: str, languages: Languages) -> list[str]:
     """The languages whose sentences feed the pool for ``lang``: itself for ``seen`` / ``unseen``, else every
     *other* language sharing its script or family (names the model did not see as entities of ``lang``)."""
     if source not in SOURCES:
         raise SparseNLPError(f"unknown entity pool source {source!r}; use one of {', '.join(SOURCES)}")
     if source in OWN_LANGUAGE:
         return [lang]
-    others = sharing(languages, lang, source)
+    others = languages.sharing(lang, source)
     if not others:
-        value = getattr(info(languages, lang), source)
+        value = getattr(languages.facts(lang), source)
         raise SparseNLPError(
             f"no other language shares {source}={value!r} with lang={lang}; use entity pool source 'seen' for it"
         )

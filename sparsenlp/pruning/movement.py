@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.pruning.methods.movement import MovementReport
 from sparsenlp.pruning.scheduled import SELECTORS, ScheduledPruner
 
 
@@ -91,7 +92,6 @@ class MovementPruner(ScheduledPruner):
     """
 
     criterion = "movement"
-    name = "movement"  # global or per tensor: the record's `scope` says which
 
     def setup(self) -> None:
         if self.schedule.start_step == 0 and self.schedule.target(0) > 0:
@@ -106,10 +106,10 @@ class MovementPruner(ScheduledPruner):
             self.scores.accumulate_()
 
     def select(self, target: float, prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
-        return SELECTORS[self.method](self.masks.params, target, prior, scores=self.scores.scores)
+        return SELECTORS[self.scope](self.masks.params, target, prior, scores=self.scores.scores)
 
-    def report_extra(self) -> dict[str, Any]:
-        return {"score_steps": self.scores.steps}
+    def details(self) -> MovementReport:
+        return MovementReport(score_steps=self.scores.steps)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "scores": self.scores.state_dict()}

@@ -17,11 +17,15 @@ from typing import Any
 
 import torch
 
+from pydantic import BaseModel
+
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.magnitude import global_masks, layerwise_masks
 from sparsenlp.pruning.masks import MaskSet
+from sparsenlp.pruning.methods import Context, Method, PruningConfig
 from sparsenlp.pruning.params import select_prunable
 from sparsenlp.pruning.schedules import Schedule
+from sparsenlp.tracking.schema import PruningInfo, TensorSparsity, TraceEntry
 from sparsenlp.training.callbacks import Callback
 
 log = logging.getLogger(__name__)
@@ -33,8 +37,8 @@ SCOPES = tuple(SELECTORS)
 class ScheduledPruner(Callback):
     """Base class: subclasses set ``criterion`` and implement ``select``.
 
-    ``method`` is the scope of the selection: ``global`` (one ranking over all selected tensors) or
-    ``layerwise`` (each tensor reaches the target on its own).
+    ``scope`` is where weights compete: ``global`` (one ranking over all selected tensors) or ``layerwise``
+    (each tensor reaches the target on its own).
     """
 
     criterion = "none"
@@ -42,19 +46,19 @@ class ScheduledPruner(Callback):
     def __init__(
         self,
         model: torch.nn.Module,
-        method: str,
+        scope: str,
         params: Mapping[str, torch.nn.Parameter] | Sequence[str] | None,
         schedule: Schedule,
         monotone: bool = True,
         prune_embeddings: bool = False,
     ) -> None:
         """``params``: a name -> Parameter dict, or regexes for ``select_prunable`` (None = defaults)."""
-        if method not in SCOPES:
-            raise SparseNLPError(f"pruning scope {method!r} is unknown; use one of {list(SCOPES)}")
+        if scope not in SCOPES:
+            raise SparseNLPError(f"pruning scope {scope!r} is unknown; use one of {list(SCOPES)}")
         if params is None or not isinstance(params, Mapping):
             params = select_prunable(model, params, prune_embeddings)
         self.schedule = schedule
-        self.method = method
+        self.scope = scope
         self.monotone = monotone
         self.masks = MaskSet(params)
         self.total_params = sum(p.numel() for p in model.parameters())
@@ -62,26 +66,24 @@ class ScheduledPruner(Callback):
         self.final_step = schedule.end_step  # the final sparsity is in force from here on
         self.setup()
 
+    @classmethod
+    def for_run(cls, method: Method, cfg: PruningConfig, context: Context) -> "ScheduledPruner":
+        """The pruner of a run: ``method``'s target placed on the run's optimizer steps by its schedule."""
+        schedule = Schedule.for_run(context.schedule, method.sparsity(cfg, None), context.total_steps)
+        return cls(context.model, method.scope(cfg), cfg.params, schedule, prune_embeddings=cfg.prune_embeddings,
+                   **method.pruner_options(cfg, context))
+
     # ------------------------------------------------------------------ what subclasses provide
     def setup(self) -> None:
         """Criterion-specific checks and state, once the masks exist (e.g. movement scores)."""
-    @property
-    def name(self) -> str:
-        """The method's name in configs and records (``pruning.method``)."""
-        return f"{self.method}_{self.criterion}"
 
     def select(self, target: float, prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
         """Keep-masks for ``target`` (``prior``: the current masks when monotone, else None)."""
         raise NotImplementedError
 
-    def report_extra(self) -> dict[str, Any]:
-        """Criterion-specific entries of ``pruning_report()`` (fields of the record's ``PruningInfo``)."""
-        return {}
-
-    def per_tensor_extra(self, name: str) -> dict[str, Any]:
-        """Criterion-specific entries of one tensor's ``pruning_report()["per_tensor"]`` entry."""
-        del name
-        return {}
+    def details(self) -> BaseModel | None:
+        """The method's own section of the record (its ``report`` model), if it has one."""
+        return None
 
     # ------------------------------------------------------------------ the loop
     def on_train_begin(self, trainer: Any) -> None:
@@ -109,36 +111,28 @@ class ScheduledPruner(Callback):
             log_metrics({"sparsity/target": target, "sparsity/achieved": achieved}, step)
 
     # ------------------------------------------------------------------ results
-    def pruning_report(self) -> dict[str, Any]:
-        """For the record (``PruningInfo``); the per-tensor target is null for global selection."""
+    def pruning_report(self) -> PruningInfo:
+        """For the record; the per-tensor target is null for global selection."""
         target = self.trace[-1]["target"] if self.trace else 0.0
         counts = self.masks.pruned_counts()
         pruned = sum(counts.values())
-        return {
-            "method": self.name,
-            "criterion": self.criterion,
-            "scope": self.method,
-            "monotone": self.monotone,
-            "schedule": self.schedule.report(),
-            "target": target,
-            "achieved": pruned / self.masks.num_prunable,
-            "model_sparsity": pruned / self.total_params,
-            "prunable_parameters": self.masks.num_prunable,
-            "total_parameters": self.total_params,
-            "pruned_parameters": pruned,
-            **self.report_extra(),
-            "per_tensor": {
-                name: {
-                    "numel": mask.numel(),
-                    "pruned": counts[name],
-                    "target": target if self.method == "layerwise" else None,
-                    "achieved": counts[name] / mask.numel(),
-                    **self.per_tensor_extra(name),
-                }
+        details = self.details()
+        return PruningInfo(
+            schedule=self.schedule.report(),
+            target=target,
+            achieved=pruned / self.masks.num_prunable,
+            model_sparsity=pruned / self.total_params,
+            prunable_parameters=self.masks.num_prunable,
+            total_parameters=self.total_params,
+            pruned_parameters=pruned,
+            per_tensor={
+                name: TensorSparsity(numel=mask.numel(), pruned=counts[name], achieved=counts[name] / mask.numel(),
+                                     target=target if self.scope == "layerwise" else None)
                 for name, mask in self.masks.masks.items()
             },
-            "trace": [dict(entry) for entry in self.trace],
-        }
+            trace=[TraceEntry(**entry) for entry in self.trace],
+            details=None if details is None else details.model_dump(),
+        )
 
     def allows_checkpoint(self, step: int) -> bool:
         """Only models at the final sparsity may be selected on dev (see Callback.allows_checkpoint)."""

@@ -1,13 +1,15 @@
 """Sparsity schedules: optimizer step -> target sparsity, resolved for one run's length.
 
-Gradual pruning follows Zhu & Gupta (2017), "To prune, or not to prune": masks are recomputed at
-``t_k = t0 + k*dt`` for ``k = 0..n`` with target ``s_k = s_f + (s_i - s_f) * (1 - k/n) ** 3`` (``linear``:
-exponent 1); ``oneshot`` prunes to ``s_f`` once, at ``t0``. Before ``t0`` nothing is pruned; after the last
-update the target stays ``s_f``.
+Gradual pruning follows Zhu & Gupta (2017), "To prune, or not to prune": ``schedule.updates = n`` mask updates at
+``t_k = t0 + k*dt`` for ``k = 1..n`` with target ``s_k = s_f + (s_i - s_f) * (1 - k/n) ** 3`` (``linear``: exponent
+1), so the n-th reaches ``s_f`` at ``t0 + n*dt``; ``s_i`` (``schedule.initial_sparsity``) is the sparsity in force
+from ``t0``: when it is above 0, one more update at ``t0`` prunes to it (Zhu & Gupta's ``k = 0``), and the record
+counts it. ``oneshot`` prunes to ``s_f`` once, at ``t0``. Before ``t0`` nothing is pruned; after the last update the
+target stays ``s_f``.
 
 ``t0`` and ``t0 + n*dt`` are fractions of the run's optimizer steps (``schedule.start`` / ``schedule.end``)
 and ``n`` is a number of updates (``schedule.updates``), never raw steps: every language gets the same
-``n + 1`` updates, at the same points of its training, and the same share ``1 - end`` of training to recover
+updates, at the same points of its training, and the same share ``1 - end`` of training to recover
 after the last one, whatever the size of its training set. The targets depend only on ``k``, so rounding
 update steps to whole steps never changes the sequence of targets.
 
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from sparsenlp.config.schedule import EXPONENTS, ScheduleConfig
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.tracking.schema import ScheduleInfo
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Schedule:
     update_steps: tuple[int, ...]
     total_steps: int
     initial_sparsity: float = 0.0
+    first_update: int = 1  # k of the first update step: 0 when s_i > 0 (pruned at t0), else 1
 
     def __post_init__(self) -> None:
         if self.name not in EXPONENTS:
@@ -50,17 +53,20 @@ class Schedule:
         if cfg.name == "oneshot":
             return cls(cfg.name, final_sparsity, (round(cfg.start * total_steps),), total_steps,
                        cfg.initial_sparsity)
-        assert cfg.end is not None  # ScheduleConfig checked it
+        if cfg.name not in EXPONENTS or cfg.end is None:
+            raise SparseNLPError(f"schedule={cfg.name} places no mask updates; choose schedule=oneshot, cubic or "
+                                 "linear for a masked pruning method")
         n = cfg.updates
-        steps = tuple(round(total_steps * (cfg.start + k * (cfg.end - cfg.start) / n)) for k in range(n + 1))
+        first = 0 if cfg.initial_sparsity > 0 else 1  # k = 0 prunes to s_i at t0, only when there is something to prune
+        steps = tuple(round(total_steps * (cfg.start + k * (cfg.end - cfg.start) / n)) for k in range(first, n + 1))
         if len(set(steps)) != len(steps):
             needed = math.ceil(n / (cfg.end - cfg.start))
             raise SparseNLPError(
                 f"training has {total_steps} optimizer steps, too few for schedule.updates={n} distinct mask "
                 f"updates between schedule.start={cfg.start} and schedule.end={cfg.end} (needs at least {needed}); "
-                "raise trainer.min_steps or lower schedule.updates"
+                "train longer (trainer.epochs or trainer.max_steps) or lower schedule.updates"
             )
-        return cls(cfg.name, final_sparsity, steps, total_steps, cfg.initial_sparsity)
+        return cls(cfg.name, final_sparsity, steps, total_steps, cfg.initial_sparsity, first)
 
     @property
     def start_step(self) -> int:
@@ -71,10 +77,15 @@ class Schedule:
         """The final sparsity is in force from this step on."""
         return self.update_steps[-1]
 
+    @property
+    def updates(self) -> int:
+        """n: the gradual updates after t0 (Zhu & Gupta's k = 1..n), as ``schedule.updates`` asked for."""
+        return len(self.update_steps) - (1 - self.first_update)
+
     def target_of_update(self, k: int) -> float:
         """Zhu & Gupta's ``s_k`` for the k-th update (k = 0..n)."""
-        n = len(self.update_steps) - 1
-        if n == 0:
+        n = self.updates
+        if self.name == "oneshot":
             return self.final_sparsity
         remaining = 1.0 - k / n
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * remaining ** EXPONENTS[self.name]
@@ -85,13 +96,13 @@ class Schedule:
 
     def target(self, step: int) -> float:
         """Target sparsity in force after ``step`` steps (the value at the latest update step)."""
-        done = [k for k, t in enumerate(self.update_steps) if t <= step]
+        done = [k for k, t in enumerate(self.update_steps, start=self.first_update) if t <= step]
         return self.target_of_update(done[-1]) if done else 0.0
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> ScheduleInfo:
         """For the record: what every language of a sweep must share (updates, recovery share)."""
         recovery = self.total_steps - self.end_step
-        return {"name": self.name, "initial_sparsity": self.initial_sparsity, "final_sparsity": self.final_sparsity,
-                "total_steps": self.total_steps, "update_steps": list(self.update_steps),
-                "updates": len(self.update_steps), "start_step": self.start_step, "end_step": self.end_step,
-                "recovery_steps": recovery, "recovery_fraction": recovery / self.total_steps}
+        return ScheduleInfo(name=self.name, initial_sparsity=self.initial_sparsity, final_sparsity=self.final_sparsity,
+                            total_steps=self.total_steps, update_steps=list(self.update_steps), updates=self.updates,
+                            start_step=self.start_step, end_step=self.end_step, recovery_steps=recovery,
+                            recovery_fraction=recovery / self.total_steps)

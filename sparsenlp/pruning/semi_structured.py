@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.pruning.methods.semi_structured import NMReport, TensorGroups
 from sparsenlp.pruning.scheduled import SELECTORS, ScheduledPruner
 from sparsenlp.pruning.schedules import Schedule
 
@@ -139,7 +140,6 @@ class SemiStructuredPruner(ScheduledPruner):
     """
 
     criterion = "magnitude"  # the N largest |w| of each group stay
-    name = "semi_structured"
 
     def __init__(
         self,
@@ -165,27 +165,22 @@ class SemiStructuredPruner(ScheduledPruner):
 
     def select(self, target: float, prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
         fraction = min(1.0, target / self.full)
-        return gradual_nm_masks(self.masks.params, self.n, self.m, fraction, prior, self.method)
+        return gradual_nm_masks(self.masks.params, self.n, self.m, fraction, prior, self.scope)
 
     def _converted(self) -> dict[str, int]:
         return {name: int(converted_groups(mask, self.m).sum()) for name, mask in self.masks.masks.items()}
 
-    def report_extra(self) -> dict[str, Any]:
-        converted = sum(self._converted().values())
+    def details(self) -> NMReport:
+        per_tensor = self._converted()
+        converted = sum(per_tensor.values())
         groups = self.masks.num_prunable // self.m
         pruned = sum(self.masks.pruned_counts().values())
-        return {"nm": {
-            "n": self.n,
-            "m": self.m,
-            "groups": groups,
-            "converted_groups": converted,
-            "converted_fraction": converted / groups,
-            "converted_group_sparsity": pruned / (converted * self.m) if converted else None,
-        }}
-
-    def per_tensor_extra(self, name: str) -> dict[str, Any]:
-        return {"groups": self.masks.masks[name].numel() // self.m,
-                "converted_groups": int(converted_groups(self.masks.masks[name], self.m).sum())}
+        return NMReport(
+            n=self.n, m=self.m, groups=groups, converted_groups=converted, converted_fraction=converted / groups,
+            converted_group_sparsity=pruned / (converted * self.m) if converted else None,
+            per_tensor={name: TensorGroups(groups=self.masks.masks[name].numel() // self.m, converted_groups=count)
+                        for name, count in per_tensor.items()},
+        )
 
 
 # --- inference on sparse tensor cores ------------------------------------------------------------------

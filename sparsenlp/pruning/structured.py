@@ -41,7 +41,9 @@ from transformers import (
 from transformers.pytorch_utils import prune_linear_layer
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.tracking.schema import StructuredInfo
+from sparsenlp.pruning.methods.structured_heads import StructuredReport
+from sparsenlp.pruning.params import select_prunable
+from sparsenlp.tracking.schema import PruningInfo
 from sparsenlp.training.callbacks import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,7 +192,7 @@ def prune_structured(
     example_inputs: dict[str, torch.Tensor] | None = None,
     importance: str = "l1",
     round_to: int | None = None,
-) -> StructuredInfo:
+) -> StructuredReport:
     """Remove attention heads and FFN neurons in place and update ``model.config`` to match.
 
     ``example_inputs`` (a tokenized batch) is used to trace the model; without it a random batch of
@@ -210,7 +212,7 @@ def prune_structured(
     _sync_attributes(model, kept_heads, kept_ffn)
 
     params_after = _count_params(model)
-    return StructuredInfo(
+    return StructuredReport(
         head_ratio=head_ratio,
         ffn_ratio=ffn_ratio,
         importance=importance,
@@ -326,8 +328,6 @@ def _count_params(model: nn.Module) -> int:
 
 
 def _count_linear(model: nn.Module) -> int:
-    from sparsenlp.pruning.params import select_prunable
-
     return sum(p.numel() for p in select_prunable(model).values())
 
 
@@ -355,7 +355,16 @@ class StructuredPruner(Callback):
         self.head_ratio, self.ffn_ratio = head_ratio, ffn_ratio
         self.importance, self.round_to = importance, round_to
         self.example_inputs = example_inputs
-        self.report: StructuredInfo | None = None
+        self.report: StructuredReport | None = None
+
+    planned_sparsity = staticmethod(planned_sparsity)
+
+    @classmethod
+    def for_model(cls, model: nn.Module, head_ratio: float, ffn_ratio: float, importance: str,
+                  round_to: int | None) -> "StructuredPruner":
+        """The pruner of a run, after checking that ``model`` is one this module can rewrite."""
+        check_structured_supported(model)
+        return cls(head_ratio, ffn_ratio, importance=importance, round_to=round_to)
 
     def on_train_begin(self, trainer: "Trainer") -> None:
         if self.report is not None:
@@ -374,19 +383,17 @@ class StructuredPruner(Callback):
             round_to=self.round_to,
         )
 
-    def pruning_report(self) -> dict[str, Any]:
-        """For the record (``PruningInfo``): sparsity over the encoder Linear weights, as unstructured runs
-        report it, plus what was removed."""
+    def pruning_report(self) -> PruningInfo:
+        """For the record: sparsity over the encoder Linear weights, as unstructured runs report it, plus what
+        was removed (the method's own section)."""
         report = self.report
         assert report is not None, "the model has not been pruned yet"
-        removed = report.linear_before - report.linear_after
-        return {
-            "method": "structured_heads", "criterion": self.importance, "scope": "layerwise", "monotone": None,
-            "target": report.linear_sparsity, "achieved": report.linear_sparsity,
-            "model_sparsity": report.param_reduction, "prunable_parameters": report.linear_before,
-            "total_parameters": report.params_before, "pruned_parameters": removed, "per_tensor": {},
-            "trace": [], "schedule": None, "structured": report.model_dump(),
-        }
+        return PruningInfo(
+            target=report.linear_sparsity, achieved=report.linear_sparsity, model_sparsity=report.param_reduction,
+            prunable_parameters=report.linear_before, total_parameters=report.params_before,
+            pruned_parameters=report.linear_before - report.linear_after, per_tensor={}, trace=[], schedule=None,
+            details=report.model_dump(),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"report": None if self.report is None else self.report.model_dump()}
@@ -394,4 +401,4 @@ class StructuredPruner(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state.get("report")
         if saved is not None:
-            self.report = StructuredInfo.model_validate(saved)
+            self.report = StructuredReport.model_validate(saved)

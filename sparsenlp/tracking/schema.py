@@ -11,21 +11,25 @@ never mix arms; seeds are the replicate axis.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
-SCHEMA_VERSION = 2
+from sparsenlp.config.languages import TIERS
+from sparsenlp.config.languages import Language as LanguageFacts
+from sparsenlp.pruning.methods import methods
+
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 DENSE = "dense"
 CLEAN = "clean"
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Condition = Annotated[str, StringConstraints(pattern=r"^(clean|[A-Za-z0-9_.-]+@[0-9.e+-]+)$")]
 Regime = Literal["per_language", "joint"]
-IMPLIED_CRITERIA = ("none", "magnitude", "movement")  # what the unstructured methods' names already say
 
 
 class _Model(BaseModel):
@@ -63,8 +67,11 @@ class Arm(_Model):
         quantized = "" if self.quantization == "none" else f"+{self.quantization}"
         if self.method == DENSE:
             return DENSE + quantized
-        name = self.method + ("" if self.criterion in IMPLIED_CRITERIA else f":{self.criterion}")
-        method = name if self.method.startswith(self.scope) else f"{name}[{self.scope}]"
+        known = methods().get(self.method)  # a record of a method whose package is not installed: say everything
+        implied_criterion = known.implied_criterion if known else None
+        implied_scope = known.implied_scope if known else None
+        name = self.method + ("" if self.criterion == implied_criterion else f":{self.criterion}")
+        method = name if self.scope == implied_scope else f"{name}[{self.scope}]"
         structure = f"({self.structure})" if self.structure else ""
         sparsity = f"@{self.sparsity:g}" if with_sparsity else ""
         emb = "+emb" if self.embeddings else ""
@@ -82,22 +89,26 @@ class Arm(_Model):
         return "-".join([*parts, f"seed{self.seed}"])
 
 
-class Language(_Model):
-    """Facts about a test language (from the run's `languages` config) and its role in the run."""
+ARM_FIELDS: tuple[str, ...] = tuple(Arm.model_fields)
 
-    name: str
-    script: str
-    family: str
-    genus: str
-    train_size: int = Field(description="sentences in its WikiANN training split")
-    tier: Literal["high", "low"]
-    transfer: bool = Field(description="not among the training languages: zero-shot cross-lingual transfer")
+
+def _language_model() -> type[BaseModel]:
+    """A test language in the record: the facts of ``sparsenlp.config.languages.Language`` (the one type of a
+    language's facts), its tier and its role in the run."""
+    types = get_type_hints(LanguageFacts)
+    facts = {f.name: (types[f.name], Field(description=f.metadata["help"])) for f in dataclasses.fields(LanguageFacts)}
+    return create_model(
+        "Language", __base__=_Model, __doc__=_language_model.__doc__, **facts,
+        tier=(Literal[TIERS], Field(description="high: training set reaches languages.tier_min_train_sentences")),
+        transfer=(bool, Field(description="not among the training languages: zero-shot cross-lingual transfer")),
+    )
+
+
+Language = _language_model()
 
 
 class RunInfo(_Model):
-    train_langs: list[str] = Field(min_length=1)
     eval_langs: list[str] = Field(min_length=1)
-    seed: int
     output_dir: str
     started_at: str
     finished_at: str
@@ -199,19 +210,6 @@ class TensorSparsity(_Model):
     pruned: int
     target: Optional[float] = Field(description="per-tensor target (layer-wise selection), else null")
     achieved: Fraction
-    groups: Optional[int] = Field(default=None, description="N:M: groups of M weights in the tensor")
-    converted_groups: Optional[int] = Field(default=None, description="N:M: groups pruned to N of M")
-
-
-class NMInfo(_Model):
-    """N:M semi-structured pruning: how many groups of M consecutive input weights keep only N."""
-
-    n: int
-    m: int
-    groups: int
-    converted_groups: int
-    converted_fraction: Fraction
-    converted_group_sparsity: Optional[Fraction] = Field(description="(M - N) / M whenever any group converted")
 
 
 class TraceEntry(_Model):
@@ -220,37 +218,9 @@ class TraceEntry(_Model):
     achieved: float
 
 
-class StructuredInfo(_Model):
-    """What structured pruning removed; head and FFN counts are per layer (uniform). ``linear_*`` count the
-    encoder's attention and FFN Linear weights, the set unstructured methods prune."""
-
-    head_ratio: float
-    ffn_ratio: float
-    importance: str
-    num_layers: int
-    params_before: int
-    params_after: int
-    heads_before: int
-    heads_after: int
-    intermediate_before: int
-    intermediate_after: int
-    linear_before: int
-    linear_after: int
-    param_reduction: Fraction = Field(description="share of all the model's parameters removed")
-
-    @property
-    def linear_sparsity(self) -> float:
-        """Share of the encoder Linear weights removed: comparable with an unstructured sparsity."""
-        return 1.0 - self.linear_after / self.linear_before
-
-
 class PruningInfo(_Model):
     """What pruning did: target and achieved sparsity overall and per tensor, and how it got there."""
 
-    method: str
-    criterion: str
-    scope: str = Field(description="global: weights compete across tensors; layerwise: within each tensor")
-    monotone: Optional[bool]
     target: Fraction
     achieved: Fraction = Field(description="share of the prunable weights that are zero by mask")
     model_sparsity: Fraction = Field(description="pruned weights over all the model's parameters")
@@ -260,10 +230,8 @@ class PruningInfo(_Model):
     per_tensor: dict[str, TensorSparsity]
     trace: list[TraceEntry]
     schedule: Optional[ScheduleInfo]
-    score_steps: Optional[int] = Field(default=None, description="movement: optimizer steps whose gradients "
-                                       "are in the scores")
-    nm: Optional[NMInfo] = None
-    structured: Optional[StructuredInfo] = None
+    details: Optional[dict[str, Any]] = Field(default=None, description="the method's own section, typed by its "
+                                              "`report` model (sparsenlp/pruning/methods/<method>.py)")
 
 
 class QuantizedLanguage(_Model):
@@ -295,7 +263,7 @@ class QuantizationInfo(_Model):
 class RunRecord(_Model):
     """Everything one job measured; ``results.json`` is this, written last and atomically."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     status: Literal["complete"] = "complete"
     arm: Arm
     config: dict[str, Any] = Field(description="the resolved Hydra config of the job")
@@ -313,6 +281,19 @@ class RunRecord(_Model):
                                                       "`test` above is the fp32 model either way")
     timings: dict[str, Annotated[float, Field(ge=0)]]
     versions: dict[str, Optional[str]]
+
+    @model_validator(mode="after")
+    def _typed_details(self) -> "RunRecord":
+        self.method_report()
+        return self
+
+    def method_report(self) -> Optional[BaseModel]:
+        """``pruning.details`` as its method's typed report (None without one, or for a method whose package is
+        not installed here)."""
+        method = methods().get(self.arm.method)
+        if method is None or method.report is None or self.pruning is None or self.pruning.details is None:
+            return None
+        return method.report.model_validate(self.pruning.details)
 
 
 def json_schema() -> dict[str, Any]:

@@ -31,8 +31,7 @@ from statistics import fmean
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sparsenlp.data.languages import LanguageInfo, info
-from sparsenlp.tracking.schema import CLEAN, Arm, RunRecord
+from sparsenlp.tracking.schema import ARM_FIELDS, CLEAN, Arm, RunRecord
 from sparsenlp.training.callbacks import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,23 +161,18 @@ class WandbTracker(Callback):
         for final in ("test/*", "robustness/*", "int8/*"):
             self.run.define_metric(final, step_metric="sparsity/target", step_sync=True)
 
-    def _languages(self) -> list[LanguageInfo]:
-        return [info(self.settings.languages, code) for code in self.settings.eval_langs]
-
     def _lang_info(self) -> dict[str, str]:
         """One plain string per grouping key of the test languages (several join with '+')."""
-        infos = self._languages()
-        return {"lang": _join(i.code for i in infos), "tier": _join(i.tier for i in infos),
-                "script": _join(i.script for i in infos), "family": _join(i.family for i in infos)}
+        languages, codes = self.settings.languages, self.settings.eval_langs
+        return {"lang": _join(codes), "tier": _join(languages.tier(c) for c in codes),
+                "script": _join(languages.facts(c).script for c in codes),
+                "family": _join(languages.facts(c).family for c in codes)}
 
     def _tags(self) -> list[str]:
-        arm, infos = self.arm, self._languages()
-        langs = ["all"] if self.settings.lang == "all" else [i.code for i in infos]
-        tags = [f"lang:{code}" for code in langs] + [f"tier:{t}" for t in sorted({i.tier for i in infos})]
-        fields = {"model": arm.model, "regime": arm.regime, "method": arm.method, "criterion": arm.criterion,
-                  "schedule": arm.schedule, "sparsity": f"{arm.sparsity:g}", "emb": str(arm.embeddings).lower(),
-                  "quant": arm.quantization, "seed": arm.seed}
-        return tags + [f"{key}:{value}" for key, value in fields.items()]
+        languages, codes = self.settings.languages, self.settings.eval_langs
+        langs = ["all"] if self.settings.lang == "all" else codes
+        tags = [f"lang:{code}" for code in langs] + [f"tier:{t}" for t in sorted({languages.tier(c) for c in codes})]
+        return tags + [f"{key}:{_tag_value(getattr(self.arm, key))}" for key in ARM_FIELDS if key != "train_langs"]
 
     def _log(self, data: dict[str, Any], step: int) -> None:
         self._last_step = max(self._last_step, step)
@@ -193,6 +187,12 @@ class WandbTracker(Callback):
             self._logging_failed = True
             log.warning("W&B %s failed (%s: %s); no further W&B logging for this run (results.json is unaffected)",
                         what, type(error).__name__, error)
+
+
+def _tag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def panel_groups(arm: Arm, lang_info: dict[str, str]) -> dict[str, str]:

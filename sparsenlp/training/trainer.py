@@ -12,7 +12,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +23,12 @@ from sparsenlp.data.batching import collate, train_batches
 from sparsenlp.data.datamodule import Split
 from sparsenlp.evaluation.metrics import ner_metrics
 from sparsenlp.evaluation.predict import autocast_context, predict_tags
+from sparsenlp.tracking.schema import DevEntry, LossEntry, Metrics, TrainingInfo
 from sparsenlp.training.callbacks import Callback
 from sparsenlp.training.checkpoint import load_checkpoint, save_checkpoint
-from sparsenlp.training.device import resolve_amp_dtype, resolve_device, rng_state, seed_everything, set_rng_state
+from sparsenlp.training.device import resolve_amp_dtype, resolve_device, rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    steps: int
-    epochs: float
-    best_step: int | None
-    best_dev_f1: float | None
-    train_seconds: float
-    sentences_per_second: float
-    tokens_per_second: float
-    resumed_from_step: int | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    dev_history: list[dict[str, float]] = field(default_factory=list)
 
 
 def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
@@ -110,7 +96,7 @@ class Trainer:
             cb.on_log(self, step, metrics)
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, split: Split) -> tuple[dict[str, Any], list[list[str]]]:
+    def evaluate(self, split: Split) -> tuple[Metrics, list[list[str]]]:
         assert split.features is not None
         pred = predict_tags(self.model, split.features, split.sentences, self.labels, self.eval_batch_size,
                             self.device, self.amp_dtype, self.pad_id)
@@ -130,9 +116,10 @@ class Trainer:
         return all(cb.allows_checkpoint(step) for cb in self.callbacks)
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> TrainResult:
+    def fit(self) -> TrainingInfo:
+        """Train (resuming from the last checkpoint when there is one) and restore the selected checkpoint. The
+        caller seeds the run once, before the model is built (``train.build_job``)."""
         cfg = self.cfg
-        seed_everything(self.seed)
         self.model.train()
         # before the optimizer exists: structured pruning replaces parameter tensors here. On resume the
         # same (deterministic) step-0 work recreates the shapes the checkpoint was saved with.
@@ -232,22 +219,25 @@ class Trainer:
         if best["state"] is not None:
             self.model.load_state_dict(best["state"])
             log.info("restored best dev checkpoint (step %d, dev F1 %.4f)", best["step"], best["f1"])
-        return TrainResult(
-            steps=self.step, epochs=self.step / self.steps_per_epoch, best_step=best["step"], best_dev_f1=best["f1"],
-            train_seconds=train_seconds, sentences_per_second=seen_windows / max(train_seconds, 1e-9),
-            tokens_per_second=seen_tokens / max(train_seconds, 1e-9), resumed_from_step=resumed_from,
-            history=self.history, dev_history=self.dev_history,
+        return TrainingInfo(
+            steps=self.step, steps_per_epoch=self.steps_per_epoch, epochs=self.step / self.steps_per_epoch,
+            best_step=best["step"], best_dev_f1=best["f1"], train_seconds=train_seconds,
+            sentences_per_second=seen_windows / max(train_seconds, 1e-9),
+            tokens_per_second=seen_tokens / max(train_seconds, 1e-9), device=self.device.type,
+            precision=str(self.amp_dtype or "fp32").replace("torch.", ""), resumed_from_step=resumed_from,
+            history=[LossEntry(**entry) for entry in self.history],
+            dev_history=[DevEntry(**entry) for entry in self.dev_history],
         )
 
     def _evaluate_and_select(self, best: dict[str, Any]) -> None:
         metrics, _ = self.evaluate(self.dev)
         eligible = self._checkpoint_allowed(self.step)
-        self.dev_history.append({"step": self.step, "f1": metrics["f1"], "precision": metrics["precision"],
-                                 "recall": metrics["recall"], "eligible": eligible})
+        self.dev_history.append({"step": self.step, "f1": metrics.f1, "precision": metrics.precision,
+                                 "recall": metrics.recall, "eligible": eligible})
         for cb in self.callbacks:
-            cb.on_evaluate(self, self.step, {"dev/f1": metrics["f1"], "dev/precision": metrics["precision"],
-                                             "dev/recall": metrics["recall"]})
-        log.info("step %d: dev F1 %.4f%s", self.step, metrics["f1"], "" if eligible else " (not eligible: pruning)")
-        if eligible and (best["f1"] is None or metrics["f1"] > best["f1"]):
-            best["f1"], best["step"] = metrics["f1"], self.step
+            cb.on_evaluate(self, self.step, {"dev/f1": metrics.f1, "dev/precision": metrics.precision,
+                                             "dev/recall": metrics.recall})
+        log.info("step %d: dev F1 %.4f%s", self.step, metrics.f1, "" if eligible else " (not eligible: pruning)")
+        if eligible and (best["f1"] is None or metrics.f1 > best["f1"]):
+            best["f1"], best["step"] = metrics.f1, self.step
             best["state"] = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
