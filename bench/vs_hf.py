@@ -144,7 +144,7 @@ def scores(sentences: list[Sentence], pred: list[list[str]], tokenizer, max_leng
     whole = [i for i, ids in enumerate(tokenize(sentences, tokenizer)[1]) if len(ids) <= max_length]
     gold = [list(s.tags) for s in sentences]
     return {"test": ner_metrics(gold, pred, mode),
-            "test_whole_f1": ner_metrics([gold[i] for i in whole], [pred[i] for i in whole], mode)["f1"]}
+            "test_whole_f1": ner_metrics([gold[i] for i in whole], [pred[i] for i in whole], mode).f1}
 
 
 def run_ours(cfg: DictConfig, variant: str) -> Measurement:

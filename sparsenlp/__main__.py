@@ -1,4 +1,4 @@
 """``python -m sparsenlp [overrides]`` is the same as ``sparsenlp-train``."""
-from sparsenlp.train import main
+from sparsenlp.cli import main
 
 main()

@@ -75,11 +75,16 @@ class Range(Check):
         return int(value) if self.integer else float(value)
 
     def describe(self) -> str:
+        low, high = _number(self.low, self.integer), _number(self.high, self.integer)
         if not math.isfinite(self.high):
-            return f"{'>' if self.open_low else '>='} {self.low:g}"
+            return f"{'>' if self.open_low else '>='} {low}"
         if not math.isfinite(self.low):
-            return f"{'<' if self.open_high else '<='} {self.high:g}"
-        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+            return f"{'<' if self.open_high else '<='} {high}"
+        return f"in {'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}"
+
+
+def _number(value: float, integer: bool) -> str:
+    return str(int(value)) if integer and math.isfinite(value) else f"{value:g}"
 
 
 def at_least(low: float) -> Range:

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import hydra
 import torch
+from hydra._internal import utils as hydra_utils
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
 from sparsenlp import hub, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
-from sparsenlp.config import CONFIG_PATH, RunConfig, settings
+from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
 from sparsenlp.data.datamodule import NERData, corpus_key, data_info, encode_all, load_sentences
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
@@ -32,6 +34,7 @@ from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
 from sparsenlp.models import build_model, build_tokenizer, is_hub_id
 from sparsenlp.pruning.methods import Context
+from sparsenlp.sweep_jobs import per_job_method_keys
 from sparsenlp.tracking import records
 from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
 from sparsenlp.tracking.schema import Arm, DataInfo, Language, ModelInfo, RunInfo, RunRecord
@@ -229,16 +232,38 @@ def _register_sweeper() -> None:
     the study sweeper is registered directly; after the scan, which re-executes the modules it visits (the
     sweeper's base class among them)."""
     plugins = Plugins.instance()
-    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper
+    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper  # after the scan (docstring)
 
     plugins.register(StudySweeper)
+
+
+def _run_and_report(func: Callable[[], Any]) -> Any:
+    """Hydra's ``run_and_report``, except that configuration mistakes and sparsenlp's own errors are one line
+    (Hydra prints several, with advice to append a misspelt key and to set HYDRA_FULL_ERROR)."""
+    try:
+        return func()
+    except Exception as exc:  # noqa: BLE001 - anything else goes to Hydra's own report, unchanged
+        error = None if os.environ.get("HYDRA_FULL_ERROR") == "1" else one_line(exc)
+        if error is None:
+            return _hydra_run_and_report(lambda: _reraise(exc))
+        sys.stderr.write(f"{error}\n")
+        sys.exit(1)
+
+
+def _reraise(exc: BaseException) -> Any:
+    raise exc
+
+
+_hydra_run_and_report = hydra_utils.run_and_report
 
 
 def main() -> None:
     """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``)."""
     _register_sweeper()
     parentwatch.mark_launcher()
+    sys.argv[1:] = per_job_method_keys(sys.argv[1:])
     sys.argv += rundir.callback_override(sys.argv[1:])  # an unwritable output folder: one line, not a traceback
+    hydra_utils.run_and_report = _run_and_report
     _hydra_main()
 
 

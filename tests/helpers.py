@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from sparsenlp.config import CONFIG_MODULE, RunConfig, settings
+from sparsenlp.config import CONFIG_MODULE, RunConfig, one_line, settings
 from sparsenlp.training.callbacks import Callback
 from tests.conftest import REPO
 
@@ -18,9 +18,16 @@ CONF = REPO / "conf"
 
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config `sparsenlp-train <overrides>` would run, with an explicit output dir (no Hydra runtime)."""
+    """The config `sparsenlp-train <overrides>` would run, with an explicit output dir (no Hydra runtime);
+    a composition error is raised as the one-line SparseNLPError the command line prints."""
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose("config", overrides=[*overrides, f"output_dir={output_dir}"])
+        try:
+            return compose("config", overrides=[*overrides, f"output_dir={output_dir}"])
+        except Exception as exc:
+            error = one_line(exc)
+            if error is None:
+                raise
+            raise error from None
 
 
 def compose_settings(overrides: list[str] = (), output_dir: Path = Path("unused")) -> RunConfig:

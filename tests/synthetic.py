@@ -20,10 +20,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from sparsenlp.config.languages import LanguagesConfig
+
 TYPES = ("PER", "ORG", "LOC")
 REPO = Path(__file__).resolve().parents[1]
 WIKIANN_README = REPO.parent / "shared" / "data" / "wikiann" / "README.md"
 LANGUAGES_YAML = REPO / "conf" / "languages" / "xtreme40.yaml"
+TIER_MIN = LanguagesConfig.__dataclass_fields__["tier_min_train_sentences"].default
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def xtreme40(sizes: Mapping[str, tuple[int, int]] | None = None) -> list[Languag
     langs = []
     for code, entry in conf["langs"].items():
         sent, tok = sizes.get(code, (10000, int(10000 * median_len)))
-        tier = "high" if entry["train_size"] >= conf["tier_min_train_sentences"] else "low"
+        tier = "high" if entry["train_size"] >= TIER_MIN else "low"
         langs.append(Language(code, entry["name"], tier, entry["script"], entry["family"], entry["train_size"],
                               sent, tok / sent))
     return langs
@@ -235,7 +238,7 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
 
     conf = yaml.safe_load(LANGUAGES_YAML.read_text(encoding="utf-8"))
     facts = {code: {**conf["langs"][code], "transfer": code not in train_langs,
-                    "tier": "high" if conf["langs"][code]["train_size"] >= conf["tier_min_train_sentences"] else "low"}
+                    "tier": "high" if conf["langs"][code]["train_size"] >= TIER_MIN else "low"}
              for code in scores}
     train = {code: conf["langs"][code]["train_size"] for code in train_langs}
     steps = max(500, -(-sum(train.values()) // 32) * 10)

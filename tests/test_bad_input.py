@@ -21,11 +21,15 @@ CLI_CASES = {
     "unknown language": (["lang=xx"], "unknown language code 'xx'"),
     "sparsity out of range": (["pruning=global_magnitude", "pruning.sparsity=1.0"], "sparsity"),
     "unknown perturbation": (["perturbation=suite", "+perturbation.members.typo={perturbation: typoz, severities: [0.1]}"],
-                             "unknown perturbation 'typoz'"),
+                             "perturbation.members.typo.perturbation='typoz' is not one of char_noise"),
     "severity not a number": (["perturbation=suite", "perturbation.members.context_drop.severities=[high]"],
                               "perturbation.members.context_drop.severities[0]: Value 'high'"),
     "sparsity with pruning=dense": (["pruning.sparsity=0.5"], "no effect with pruning=dense"),
-    "misspelt key added with +": (["+trainer.lrr=1"], "Key 'lrr' not in 'TrainerConfig'"),
+    "misspelt key added with +": (["+trainer.lrr=1"], "+trainer.lrr is not a config key; did you mean trainer.lr?"),
+    "misspelt key": (["trainer.max_step=10"], "trainer.max_step is not a config key; did you mean trainer.max_steps?"),
+    "schedule without masks": (["pruning=dense", "schedule=cubic"], "pruning=dense does not run under schedule=cubic"),
+    "seed below 0": (["seed=-5"], "seed=-5 must be in [0, 4294967295]"),
+    "seed too large": (["seed=99999999999999999999"], "seed=99999999999999999999 must be in [0, 4294967295]"),
     "missing model path": (["model=minilm", "model.name_or_path=/no/such/model"], "model path /no/such/model does not exist"),
     "regex matches nothing": (["pruning=global_magnitude", "pruning.params=[transformer\\.h\\.\\d+]"], "matches no parameter"),
 }
@@ -55,10 +59,10 @@ def test_non_utf8_byte_names_file_line_and_fix_and_leaves_nothing(tmp_path, tiny
     assert not out.exists(), sorted(p.name for p in out.rglob("*"))
 
 
-def test_unknown_config_option_is_reported_by_hydra(tmp_path):
+def test_unknown_config_option_names_the_options(tmp_path):
     result = cli(["model=gpt9", f"hydra.run.dir={tmp_path / 'run'}"])
-    assert result.returncode != 0 and "Could not find 'model/gpt9'" in result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+    assert_one_line_error(result, "model=gpt9 is not an option; choose one of: mbert, minilm, tiny, xlmr")
+    assert "HYDRA_FULL_ERROR" not in result.stderr and not (tmp_path / "run").exists()
 
 
 def _fails(overrides, tmp_path, match):
@@ -93,7 +97,7 @@ def test_hub_unreachable_model(tiny_overrides, tmp_path):
 @pytest.mark.parametrize("overrides,pattern", [
     (["schedule=cubic", "schedule.start=0.5", "schedule.end=0.2"], "schedule.end=0.2 must be a fraction of "
                                                                    "training after schedule.start=0.5"),
-    (["schedule=cubic", "schedule.updates=0"], "schedule.updates=0 must be at least 1"),
+    (["schedule=cubic", "schedule.updates=0"], "schedule.updates=0 must be >= 1"),
     (["schedule=cubic", "schedule.updates=40"], "too few for schedule.updates=40"),
     (["pruning.sparsity=-0.1"], "sparsity"),
 ])
@@ -103,7 +107,7 @@ def test_bad_schedule_and_sparsity(overrides, pattern, tiny_overrides, tmp_path)
 
 def test_severity_out_of_range(tiny_overrides, tmp_path):
     _fails([*tiny_overrides, "perturbation=suite", "perturbation.members.char_noise.severities=[1.5]"], tmp_path,
-           "outside")
+           r"perturbation.members.char_noise.severities=\[1.5\] item 0 \(1.5\) must be in \[0, 1\]")
 
 
 def test_entity_swap_pool_missing_a_type(tiny_overrides, wikiann_root, tmp_path):

@@ -101,7 +101,7 @@ def test_offline_runs_log_language_agnostic_keys_arm_fields_tags_and_short_names
         assert run["config"]["lang_info"] == {"lang": lang, "tier": facts.tier, "script": facts.script,
                                               "family": facts.family}
         assert {f"lang:{lang}", f"tier:{facts.tier}", f"method:{arm.method}", "model:tiny", "regime:per_language",
-                f"sparsity:{0 if dense else 0.5}", "emb:false", "seed:42"} <= set(run["tags"])
+                f"sparsity:{0 if dense else 0.5}", "embeddings:false", "seed:42"} <= set(run["tags"])
 
         keys = _scalar_keys(run)
         assert not any(f"/{lang}/" in key for key in keys)  # one test language: no key names it

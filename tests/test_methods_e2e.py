@@ -25,8 +25,7 @@ def test_movement_run_records_its_criterion_scope_and_zeros(tmp_path, tiny_overr
     assert (record.arm.method, record.arm.criterion, record.arm.scope) == ("movement", "movement", "layerwise")
     assert record.arm.label() == "movement[layerwise]·cubic@0.6"
     info = record.pruning
-    assert (info.method, info.criterion, info.scope) == ("movement", "movement", "layerwise")
-    assert info.score_steps == info.schedule.end_step  # scores stop at the last update
+    assert record.method_report().score_steps == info.schedule.end_step  # scores stop at the last update
     for entry in info.per_tensor.values():  # layer-wise: every tensor at the target, to within one element
         assert abs(entry.pruned - 0.6 * entry.numel) <= 1
 
@@ -46,7 +45,7 @@ def test_semi_structured_run_leaves_every_selected_matrix_2_4_sparse(tmp_path, t
     for name, param in job.pruner.masks.params.items():
         assert is_nm_sparse(param.detach(), 2, 4), name
     report = job.pruner.pruning_report()
-    assert report["nm"]["converted_fraction"] == 1.0 and report["achieved"] == 0.5
+    assert report.details["converted_fraction"] == 1.0 and report.achieved == 0.5
 
 
 @pytest.mark.slow
@@ -68,7 +67,7 @@ def test_int8_quantization_is_scored_on_every_condition_and_recorded(tmp_path, t
         int8 = read_jsonl(predictions_path(tmp_path, condition, "dynamic_int8"))
         assert [r["tokens"] for r in int8] == [r["tokens"] for r in fp32]  # the same (perturbed) sentences
         # the recorded int8 F1 is seqeval's on the saved int8 predictions
-        assert ner_metrics([r["gold"] for r in int8], [r["pred"] for r in int8])["f1"] == pytest.approx(
+        assert ner_metrics([r["gold"] for r in int8], [r["pred"] for r in int8]).f1 == pytest.approx(
             q.test["sw"][condition].f1)
         same = sum(a == b for x, y in zip(fp32, int8) for a, b in zip(x["pred"], y["pred"]))
         assert same / sum(len(r["pred"]) for r in fp32) > 0.9  # int8 agrees with fp32 on most words
@@ -80,12 +79,12 @@ def test_int8_quantization_is_scored_on_every_condition_and_recorded(tmp_path, t
 
 @pytest.mark.parametrize("overrides,match", [
     (["pruning=movement", "schedule=oneshot"], "cannot prune before training"),
-    (["pruning=movement", "pruning.scope=local"], "pruning.scope='local' is unknown"),
-    (["pruning=semi_structured", "pruning.sparsity=0.7"], r"must be in \(0, 0.5\] for 2:4"),
-    (["pruning=semi_structured", "pruning.n=4"], "1 <= n < m"),
+    (["pruning=movement", "pruning.scope=local"], "pruning.scope='local' is not one of global, layerwise"),
+    (["pruning=semi_structured", "pruning.sparsity=0.7"], r"pruning.sparsity=0.7 must be at most 0.5 for 2:4"),
+    (["pruning=semi_structured", "pruning.n=4"], "pruning.n=4 and pruning.m=4 must satisfy n < m"),
     (["pruning=global_magnitude", "pruning.scope=global"], "no effect with pruning=global_magnitude"),
     (["pruning=semi_structured", "pruning.monotone=false"], "no effect with pruning=semi_structured"),
-    (["quantization.name=int4"], "quantization=int4 is unknown"),
+    (["quantization.name=int4"], "quantization.name='int4' is not one of none, dynamic_int8"),
 ])
 def test_method_configs_fail_before_any_data(overrides, match):
     with pytest.raises(SparseNLPError, match=match):
@@ -94,7 +93,7 @@ def test_method_configs_fail_before_any_data(overrides, match):
 
 def test_semi_structured_sparsity_defaults_to_every_group_converted():
     s = compose_settings(["pruning=semi_structured", "pruning.n=1", "pruning.m=4"])
-    assert s.pruning.sparsity == 0.75 and s.pruning.structure == "1:4"
+    assert s.method.sparsity(s.pruning, None) == 0.75 and s.method.structure(s.pruning) == "1:4"
 
 
 @pytest.mark.cuda

@@ -20,7 +20,7 @@ PRED = [
 
 
 def test_matches_seqeval_default_mode():
-    m = ner_metrics(GOLD, PRED)
+    m = ner_metrics(GOLD, PRED).model_dump()
     assert m["precision"] == pytest.approx(precision_score(GOLD, PRED))
     assert m["recall"] == pytest.approx(recall_score(GOLD, PRED))
     assert m["f1"] == pytest.approx(f1_score(GOLD, PRED))
@@ -33,16 +33,16 @@ def test_matches_seqeval_default_mode():
 def test_hand_computed_counts():
     # gold spans: PER, LOC, ORG, LOC, PER = 5; predicted (default mode): PER, ORG, ORG, LOC = 4;
     # correct: PER(s1), ORG(s2), LOC(s3) = 3 -> P = 3/4, R = 3/5
-    m = ner_metrics(GOLD, PRED)
+    m = ner_metrics(GOLD, PRED).model_dump()
     assert m["precision"] == pytest.approx(3 / 4) and m["recall"] == pytest.approx(3 / 5)
     assert m["per_type"]["PER"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
 
 
 def test_strict_mode_matches_seqeval_strict():
-    m = ner_metrics(GOLD, PRED, mode="strict")
+    m = ner_metrics(GOLD, PRED, mode="strict").model_dump()
     assert m["f1"] == pytest.approx(f1_score(GOLD, PRED, mode="strict", scheme=IOB2))
     assert m["precision"] == pytest.approx(2 / 3)  # the I-ORG span is not a strict span
-    assert m["f1"] < ner_metrics(GOLD, PRED)["f1"]
+    assert m["f1"] < ner_metrics(GOLD, PRED).f1
 
 
 def test_length_mismatch_is_an_error():

@@ -10,7 +10,8 @@ import torch
 from transformers import BertConfig, BertForTokenClassification
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.pruning.engine import MagnitudePruner, build_pruner
+from sparsenlp.pruning.engine import MagnitudePruner
+from sparsenlp.pruning.methods import Context
 from sparsenlp.pruning.params import select_prunable
 from sparsenlp.pruning.schedules import Schedule
 from sparsenlp.tracking.schema import PruningInfo
@@ -103,13 +104,12 @@ def test_report_is_json_ready_and_consistent():
     model, pruner, optimizer, trainer = setup("layerwise")
     pruner.on_train_begin(trainer)
     train(model, pruner, 1, STEPS, optimizer, trainer)
-    report = json.loads(json.dumps(pruner.pruning_report()))
+    report = json.loads(pruner.pruning_report().model_dump_json())
     PruningInfo.model_validate(report)  # what the record's typed definition accepts
     params = select_prunable(model)
-    assert report["method"] == "layerwise_magnitude" and report["monotone"] is True
-    assert report["criterion"] == "magnitude"
+    assert pruner.scope == "layerwise" and pruner.monotone and pruner.criterion == "magnitude"
     assert report["schedule"] == {"name": "cubic", "final_sparsity": 0.8, "initial_sparsity": 0.2,
-                                  "total_steps": STEPS, "update_steps": [0, 3, 6, 9, 12, 15, 18, 20], "updates": 8,
+                                  "total_steps": STEPS, "update_steps": [0, 3, 6, 9, 12, 15, 18, 20], "updates": 7,
                                   "start_step": 0, "end_step": 20, "recovery_steps": 10, "recovery_fraction": 1 / 3}
     assert report["prunable_parameters"] == sum(p.numel() for p in params.values())
     assert report["total_parameters"] == sum(p.numel() for p in model.parameters())
@@ -201,24 +201,30 @@ def test_pruner_rejects_bad_arguments():
 # ---- build_pruner from config groups ---------------------------------------------------------
 
 
+def build_pruner(s, model, total_steps: int):
+    """The pruner a run of settings ``s`` trains with (None for the dense arm), as train.build_job builds it."""
+    return None if s.method.is_dense(s.pruning) else s.method.build(s.pruning, Context(model, s.schedule,
+                                                                                          total_steps, s.seed))
+
+
 def test_build_pruner_from_the_composed_config():
     """The shipped config groups build a pruner over exactly the default encoder weights, on a schedule
     placed on the run's length."""
     model = tiny_bert()
     s = compose_settings(["pruning=global_magnitude", "pruning.sparsity=0.9", "schedule=cubic"])
-    pruner = build_pruner(s.pruning, s.schedule, model, total_steps=200)
-    assert isinstance(pruner, MagnitudePruner) and pruner.method == "global" and pruner.monotone
-    assert pruner.schedule.update_steps == tuple(round(200 * (0.1 + 0.06 * k)) for k in range(11))
+    pruner = build_pruner(s, model, total_steps=200)
+    assert isinstance(pruner, MagnitudePruner) and pruner.scope == "global" and pruner.monotone
+    assert pruner.schedule.update_steps == tuple(round(200 * (0.1 + 0.06 * k)) for k in range(1, 11))
     assert pruner.schedule.final_sparsity == 0.9
     assert list(pruner.masks.params) == list(select_prunable(model))
     s = compose_settings(["pruning=layerwise_magnitude", "pruning.prune_embeddings=true", "schedule=oneshot",
                           "pruning.params=[.*value\\.weight]"])
-    layerwise = build_pruner(s.pruning, s.schedule, model, total_steps=10)
-    assert layerwise.method == "layerwise" and layerwise.schedule.update_steps == (0,)
+    layerwise = build_pruner(s, model, total_steps=10)
+    assert layerwise.scope == "layerwise" and layerwise.schedule.update_steps == (0,)
     assert list(layerwise.masks.params) == ["bert.embeddings.word_embeddings.weight",
                                             "bert.encoder.layer.0.attention.self.value.weight",
                                             "bert.encoder.layer.1.attention.self.value.weight"]
-    assert build_pruner(compose_settings([]).pruning, s.schedule, model, 10) is None  # pruning=dense
+    assert build_pruner(compose_settings([]), model, 10) is None  # pruning=dense
 
 
 @pytest.mark.parametrize("overrides,match", [
@@ -228,22 +234,30 @@ def test_build_pruner_from_the_composed_config():
 def test_build_pruner_rejects_what_only_the_model_or_run_length_reveals(overrides, match):
     s = compose_settings(overrides)
     with pytest.raises(SparseNLPError, match=match):
-        build_pruner(s.pruning, s.schedule, tiny_bert(), total_steps=200)
+        build_pruner(s, tiny_bert(), total_steps=200)
 
 
 @pytest.mark.parametrize("overrides,match", [
-    (["pruning=global_magnitude", "pruning.sparsity=1.0"], r"pruning.sparsity=1.0 is outside \(0, 1\)"),
-    (["pruning=global_magnitude", "pruning.sparsity=0"], "use pruning=dense for the dense baseline"),
-    (["pruning.sparsity=0.5"], "no effect with pruning=dense; choose a pruning method"),
+    (["pruning=global_magnitude", "pruning.sparsity=1.0"], r"pruning.sparsity=1.0 must be in \[0, 1\)"),
+    (["pruning.sparsity=0.5"], "pruning.sparsity has no effect with pruning=dense; it is read by pruning=global_mag"),
     (["pruning.prune_embeddings=true"], "no effect with pruning=dense"),
     (["pruning=global_magnitude", "pruning.head_ratio=0.5"], "no effect with pruning=global_magnitude"),
     (["pruning=structured_heads", "pruning.sparsity=0.5"], "no effect with pruning=structured_heads"),
-    (["pruning=structured_heads", "pruning.importance=taylor"], "pruning.importance='taylor' is unknown"),
+    (["pruning=structured_heads", "pruning.importance=taylor"], "pruning.importance='taylor' is not one of l1"),
+    (["pruning=dense", "schedule=cubic"], "pruning=dense does not run under schedule=cubic; drop schedule=cubic"),
+    (["pruning=movement", "schedule=oneshot"], "movement ranks weights by how fine-tuning moves them"),
     (["pruning=global_magnitude", "schedule=cubic", "schedule.initial_sparsity=0.6"], "exceeds pruning.sparsity"),
 ])
 def test_contradictory_or_bad_pruning_configs_fail_before_any_data(overrides, match):
     with pytest.raises(SparseNLPError, match=match):
         compose_settings(overrides)
+
+
+def test_a_masked_method_at_sparsity_zero_is_the_dense_arm():
+    from sparsenlp.arm import build_arm
+
+    s = compose_settings(["pruning=global_magnitude", "pruning.sparsity=0"])
+    assert s.method.is_dense(s.pruning) and build_arm(s) == build_arm(compose_settings([]))
 
 
 @pytest.mark.cuda

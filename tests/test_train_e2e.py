@@ -25,9 +25,9 @@ def _memorisation_baseline(wikiann_root, lang: str, train_limit: int, test_limit
         for tok, tag in zip(s.tokens, s.tags):
             counts.setdefault(tok, Counter())[tag] += 1
     gold = [list(s.tags) for s in test]
-    majority = ner_metrics(gold, [["O"] * len(s.tokens) for s in test])["f1"]
+    majority = ner_metrics(gold, [["O"] * len(s.tokens) for s in test]).f1
     memo = [[counts[t].most_common(1)[0][0] if t in counts else "O" for t in s.tokens] for s in test]
-    return majority, ner_metrics(gold, memo)["f1"]
+    return majority, ner_metrics(gold, memo).f1
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_record_validates_and_predictions_cover_every_word(tiny_run, wikiann_roo
     assert all(len(r["pred"]) == len(r["tokens"]) == len(r["gold"]) for r in rows)
     # the recorded F1 is exactly seqeval's on the stored predictions
     recomputed = ner_metrics([r["gold"] for r in rows], [r["pred"] for r in rows])
-    assert recomputed["f1"] == pytest.approx(on_disk["test"]["de"]["clean"]["f1"])
+    assert recomputed.f1 == pytest.approx(on_disk["test"]["de"]["clean"]["f1"])
     assert not (out / "checkpoints" / "last.pt").exists()
 
 
@@ -78,7 +78,7 @@ def test_record_validates_and_predictions_cover_every_word(tiny_run, wikiann_roo
 def test_language_list_trains_one_model_and_scores_each_test_set(tmp_path, tiny_overrides):
     record = run(compose_run([*tiny_overrides, "lang=[sw,yo]", "trainer.max_steps=6", "trainer.eval_every=3"],
                              tmp_path))
-    assert record.run.train_langs == ["sw", "yo"] == record.arm.train_langs
+    assert record.run.eval_langs == ["sw", "yo"] == record.arm.train_langs
     assert record.arm.regime == "joint" and record.arm.label() == "dense"
     assert record.data.train_sentences == 400 + 100  # train_limit=400 per language; yo has only 100
     assert record.data.train_sentences_per_lang == {"sw": 400, "yo": 100}
@@ -86,7 +86,7 @@ def test_language_list_trains_one_model_and_scores_each_test_set(tmp_path, tiny_
     rows = read_jsonl(tmp_path / "predictions" / "test.jsonl")
     for lang in ("sw", "yo"):
         mine = [r for r in rows if r["lang"] == lang]
-        assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine])["f1"] == pytest.approx(
+        assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine]).f1 == pytest.approx(
             record.test[lang]["clean"].f1)
         assert record.languages[lang].transfer is False
 
@@ -108,7 +108,7 @@ def test_suite_run_scores_every_member_and_severity(tmp_path, tiny_overrides):
         assert gap.f1 == f1 and gap.gap == pytest.approx(record.test["de"]["clean"].f1 - f1)
         rows = read_jsonl(tmp_path / "predictions" / f"test.{condition}.jsonl")
         assert len(rows) == 100
-        assert ner_metrics([r["gold"] for r in rows], [r["pred"] for r in rows])["f1"] == pytest.approx(f1)
+        assert ner_metrics([r["gold"] for r in rows], [r["pred"] for r in rows]).f1 == pytest.approx(f1)
     dropped = read_jsonl(tmp_path / "predictions" / "test.context_drop@0.2.jsonl")
     assert all(len(r["kept"]) == len(r["tokens"]) for r in dropped)
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
@@ -137,7 +137,7 @@ def test_zero_shot_transfer_scores_languages_never_trained_on(tmp_path, tiny_ove
         mine = [r for r in rows if r["lang"] == lang]
         gold = read_wikiann_file(wikiann_root / lang / "test", lang, 100)
         assert [r["tokens"] for r in mine] == [list(s.tokens) for s in gold]
-        assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine])["f1"] == pytest.approx(
+        assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine]).f1 == pytest.approx(
             record.test[lang]["clean"].f1)
     assert "swap_unseen@1" in record.test["de"]  # pooled from de's dev set, which training never read
 

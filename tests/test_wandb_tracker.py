@@ -74,8 +74,8 @@ def test_offline_run_records_config_arm_tags_history_and_final_metrics(tmp_path:
     assert run["config"]["lang_info"] == {"lang": "de+af", "tier": "high+low", "script": "Latin",
                                           "family": "Indo-European"}
     assert run["tags"] == ["lang:de", "lang:af", "tier:high", "tier:low", "model:tiny", "regime:joint",
-                           "method:global_magnitude", "criterion:magnitude", "schedule:cubic", "sparsity:0.5",
-                           "emb:false", "quant:none", "seed:7", "extra"]
+                           "method:global_magnitude", "criterion:magnitude", "scope:global", "schedule:cubic",
+                           "embeddings:false", "sparsity:0.5", "quantization:none", "seed:7", "extra"]
     assert run["group"] == "single-runs" and run["name"] == "de+af-global-s0.5-seed7"
     assert run["job_type"] == "train" and run["project"] == "sparsenlp" and run["exit_code"] == 0
 
@@ -178,7 +178,7 @@ def test_unreachable_server_warns_and_the_run_goes_on(tmp_path: Path, monkeypatc
 
 
 def test_unknown_mode_is_a_config_error_before_anything_runs() -> None:
-    with pytest.raises(SparseNLPError, match="logger.mode='ofline' is not valid"):
+    with pytest.raises(SparseNLPError, match="logger.mode='ofline' is not one of online, offline, disabled"):
         compose_settings(["logger.mode=ofline"])
 
 

@@ -1,17 +1,10 @@
 """The study sweeper: Hydra's basic sweeper (cartesian product of ``-m`` values), made to enumerate arms.
 
-A study grid such as ``pruning=dense,global_magnitude pruning.sparsity=0,0.5,0.9`` is a product in which
-some combinations mean the same job: a dense run has no sparsity, so the plain product would train the
-dense baseline once per sparsity. The sweeper therefore reduces every job to what its method reads, from the
-method table (``sparsenlp.pruning.methods``):
-
-- a masked method at ``pruning.sparsity=0`` is the dense arm (``pruning=dense``);
-- ``pruning.<key>`` overrides that the job's method does not read are dropped (when some method reads them:
-  a misspelt key is kept, and fails with its fix), and so are ``schedule`` overrides for a method that takes
-  no schedule;
-- ``collapse`` (``conf/hydra/sweeper/study.yaml``, empty by default) adds rules of one's own: a job whose
-  overrides match ``when`` drops the overrides listed in ``drop``.
-Repeated jobs are then launched once, in first-seen order.
+Every job is reduced to what its pruning method reads (``sparsenlp.sweep_jobs.reduce_job``: sparsity 0 is the
+dense arm, keys and schedules a method does not read are dropped), so the dense baseline of a method x sparsity
+grid runs once per language and seed; ``collapse`` (``conf/hydra/sweeper/study.yaml``, empty by default) adds
+rules of one's own: a job whose overrides match ``when`` drops the overrides listed in ``drop``. Repeated jobs
+are then launched once, in first-seen order.
 
 ``lang=each`` expands to every language of the composed ``languages`` config (``subset``/``exclude``
 applied). When the data is read from local files, languages without a folder there are dropped with a
@@ -34,23 +27,11 @@ from hydra.core.override_parser.types import Override
 from omegaconf import OmegaConf
 
 from sparsenlp.config import LanguagesConfig
-from sparsenlp.pruning.methods import NO_SCHEDULE, methods
-from sparsenlp.pruning.methods.registry import keys as method_keys
+from sparsenlp.sweep_jobs import key_value as _key_value
+from sparsenlp.sweep_jobs import reduce_job
 
 log = logging.getLogger(__name__)
 EACH = "each"
-
-
-def _key_value(override: str) -> tuple[str, str]:
-    key, _, value = override.partition("=")
-    return key.lstrip("+~"), value
-
-
-def _is_zero(value: str) -> bool:
-    try:
-        return float(value) == 0.0
-    except ValueError:
-        return False
 
 
 class StudySweeper(BasicSweeper):
@@ -82,29 +63,7 @@ class StudySweeper(BasicSweeper):
         return str(self.config.pruning.method)
 
     def _reduced(self, job: list[str]) -> list[str]:
-        """The job as its method sees it (see the module docstring)."""
-        table = methods()
-        pairs = dict(_key_value(o) for o in job)
-        name = pairs.get("pruning") or self._default_method()
-        method = table.get(name)
-        if method is None:
-            return job  # an unknown method fails in the job with its fix
-        sparsity = pairs.get("pruning.sparsity")
-        if sparsity is not None and "sparsity" in method.config.__dataclass_fields__ and _is_zero(sparsity):
-            name, method = "dense", table["dense"]
-            job = [o for o in job if _key_value(o)[0] != "pruning"] + ["pruning=dense"]
-        reads = set(method.config.__dataclass_fields__)
-        known = method_keys()
-        no_schedule = method.schedules == (NO_SCHEDULE,)
-
-        def kept(override: str) -> bool:
-            key = _key_value(override)[0]
-            if key.startswith("pruning."):
-                field = key.split(".")[1]
-                return field in reads or field not in known
-            return not (no_schedule and (key == "schedule" or key.startswith("schedule.")))
-
-        return [o for o in job if kept(o)]
+        return reduce_job(job, self._default_method())
 
     def _collapsed(self, job: list[str]) -> list[str]:
         pairs = [_key_value(o) for o in job]

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, List
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from sparsenlp.config.composition import explain, unknown_key
 from sparsenlp.config.data import DataConfig
 from sparsenlp.config.languages import Language, LanguagesConfig
 from sparsenlp.config.logger import LoggerConfig
@@ -33,12 +34,13 @@ CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 SCHEMA = "sparsenlp_schema"
 METHOD_SCHEMAS = "schema/pruning"  # where each method's config class is stored (selected by pruning=<name>)
 LANGS = Free("a code, a list of codes or `all`; resolved against `languages`, with the fix")
-SEED = Range(0, 2**32 - 1, integer=True)  # what every RNG of the run accepts (numpy's legacy seed is 32-bit)
+SEED = Range(0, 2**32 - 1, integer=True)
+GROUP = Free("a config group: checked key by key")  # what every RNG of the run accepts (numpy's legacy seed is 32-bit)
 
 __all__ = [
     "ArchitectureConfig", "DataConfig", "Language", "LanguagesConfig", "LoggerConfig", "MemberConfig",
     "ModelConfig", "PerturbationConfig", "PruningConfig", "QuantizationConfig", "RunConfig", "ScheduleConfig",
-    "TrainerConfig", "settings",
+    "TrainerConfig", "one_line", "settings",
 ]
 
 
@@ -56,15 +58,15 @@ class RunConfig(Group):
     output_dir: str = option("${hydra:runtime.output_dir}", "where this run's record goes", Free("a folder"))
     skip_completed: bool = option(True, "a relaunched sweep skips jobs whose results.json is complete for this "
                                   "config", Free("a boolean; its type is checked by Hydra"))
-    model: ModelConfig = MISSING
-    data: DataConfig = MISSING
-    languages: LanguagesConfig = MISSING
-    pruning: PruningConfig = MISSING
-    schedule: ScheduleConfig = MISSING
-    perturbation: PerturbationConfig = MISSING
-    quantization: QuantizationConfig = MISSING
-    trainer: TrainerConfig = MISSING
-    logger: LoggerConfig = MISSING
+    model: ModelConfig = option(MISSING, "the encoder fine-tuned, and its tokenizer (model=<option>)", GROUP)
+    data: DataConfig = option(MISSING, "where WikiANN comes from and how it is cut into windows", GROUP)
+    languages: LanguagesConfig = option(MISSING, "the languages that exist and their facts", GROUP)
+    pruning: PruningConfig = option(MISSING, "the pruning method and its keys (pruning=<method>)", GROUP)
+    schedule: ScheduleConfig = option(MISSING, "when a masked method updates its masks", GROUP)
+    perturbation: PerturbationConfig = option(MISSING, "the test-time robustness suite", GROUP)
+    quantization: QuantizationConfig = option(MISSING, "post-training quantization of the selected model", GROUP)
+    trainer: TrainerConfig = option(MISSING, "the fine-tuning loop", GROUP)
+    logger: LoggerConfig = option(MISSING, "Weights & Biases tracking (the local record is always written)", GROUP)
 
     def check(self, path: str) -> None:
         self.train_langs  # noqa: B018 - resolves and checks the codes now, before any data is read
@@ -95,6 +97,11 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
+def one_line(exc: BaseException) -> SparseNLPError | None:
+    """A composition error of the run config as one line naming the key and the fix (None: not one)."""
+    return explain(exc, RunConfig)
+
+
 def settings(cfg: DictConfig) -> RunConfig:
     """The typed, validated run config (raises SparseNLPError naming the key and the fix)."""
     _reject_unknown_keys(cfg)
@@ -112,11 +119,7 @@ def _reject_unknown_keys(node: DictConfig, path: str = "") -> None:
         known = {f.name for f in dataclasses.fields(schema)}
         for key in node.keys():
             if key not in known:
-                where = f"{path}{key}"
-                raise SparseNLPError(
-                    f"Key '{key}' not in '{schema.__name__}' (override +{where}=...); check the spelling, "
-                    f"{path.rstrip('.') or 'the top level'} has: {', '.join(sorted(known))}"
-                )
+                raise unknown_key(f"{path}{key}", schema, RunConfig, added=True)
     for key in node.keys():
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():

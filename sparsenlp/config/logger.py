@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, List, Optional
 
-from sparsenlp.options import POSITIVE, Each, Free, Group, OneOf, option
+from sparsenlp.options import POSITIVE, Free, Group, OneOf, option
 
 MODES = ("online", "offline", "disabled")
 CONSOLE = ("off", "wrap", "redirect", "auto")
@@ -22,7 +22,7 @@ class LoggerConfig(Group):
     entity: Optional[str] = option(None, "W&B user or team (null: your default entity)", Free("a W&B entity"))
     group: Optional[str] = option(None, "W&B group (null: the sweep folder under -m, else single-runs)",
                                   Free("any W&B group name"))
-    tags: List[str] = option(help="added to the automatic arm and language tags", check=Each(Free("any tag")),
+    tags: List[str] = option(help="added to the automatic arm and language tags", check=Free("any W&B tags"),
                              factory=list)
     notes: Optional[str] = option(None, "W&B run notes", Free("free text"))
     dir: Optional[str] = option(None, "folder for W&B's files (null: the run's output_dir)",

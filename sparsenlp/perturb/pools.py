@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Protocol, Sequence
 
-from seqeval.metrics.sequence_labeling import get_entities
-
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.perturb.base import SentenceLike
 
@@ -23,6 +21,9 @@ OWN_LANGUAGE = ("seen", "unseen")
 
 def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     """Gold entity spans as ``(type, start, end_inclusive)``, parsed by seqeval like the F1 metric does."""
+    # imported here: seqeval.metrics imports scikit-learn, which composing a config (and --help) need not pay for
+    from seqeval.metrics.sequence_labeling import get_entities
+
     return get_entities(list(tags))
 
 

@@ -35,7 +35,6 @@ class Schedule:
     update_steps: tuple[int, ...]
     total_steps: int
     initial_sparsity: float = 0.0
-    first_update: int = 1  # k of the first update step: 0 when s_i > 0 (pruned at t0), else 1
 
     def __post_init__(self) -> None:
         if self.name not in EXPONENTS:
@@ -66,7 +65,7 @@ class Schedule:
                 f"updates between schedule.start={cfg.start} and schedule.end={cfg.end} (needs at least {needed}); "
                 "train longer (trainer.epochs or trainer.max_steps) or lower schedule.updates"
             )
-        return cls(cfg.name, final_sparsity, steps, total_steps, cfg.initial_sparsity, first)
+        return cls(cfg.name, final_sparsity, steps, total_steps, cfg.initial_sparsity)
 
     @property
     def start_step(self) -> int:
@@ -76,6 +75,11 @@ class Schedule:
     def end_step(self) -> int:
         """The final sparsity is in force from this step on."""
         return self.update_steps[-1]
+
+    @property
+    def first_update(self) -> int:
+        """k of the first update step: 0 when s_i > 0 (the weights are pruned to it at t0), else 1."""
+        return 0 if self.initial_sparsity > 0 and self.name != "oneshot" else 1
 
     @property
     def updates(self) -> int:

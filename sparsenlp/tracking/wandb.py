@@ -172,7 +172,8 @@ class WandbTracker(Callback):
         languages, codes = self.settings.languages, self.settings.eval_langs
         langs = ["all"] if self.settings.lang == "all" else codes
         tags = [f"lang:{code}" for code in langs] + [f"tier:{t}" for t in sorted({languages.tier(c) for c in codes})]
-        return tags + [f"{key}:{_tag_value(getattr(self.arm, key))}" for key in ARM_FIELDS if key != "train_langs"]
+        fields = {key: getattr(self.arm, key) for key in ARM_FIELDS if key != "train_langs"}
+        return tags + [f"{key}:{_tag_value(value)}" for key, value in fields.items() if value is not None]
 
     def _log(self, data: dict[str, Any], step: int) -> None:
         self._last_step = max(self._last_step, step)
