@@ -78,10 +78,10 @@ def test_data_source_follows_intent(tmp_path):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("+trainer.lrr=1", "Key 'lrr' not in 'TrainerConfig'"),
-    ("trainer.lrr=1", "Key 'lrr' not in 'TrainerConfig'"),
-    ("+loger.mode=offline", "Key 'loger' not in 'RunConfig'"),
-    ("trainer.lr=fast", "could not be converted to Float"),
+    ("+trainer.lrr=1", "+trainer.lrr is not a config key; did you mean trainer.lr?"),
+    ("trainer.lrr=1", "trainer.lrr is not a config key; did you mean trainer.lr?"),
+    ("+loger.mode=offline", "+loger is not a config key; did you mean logger?"),
+    ("trainer.lr=fast", "trainer.lr=fast is not a valid float"),
 ])
 def test_unknown_keys_and_wrong_types_fail_before_anything_runs(override, message, tmp_path):
     result = cli([override, f"hydra.run.dir={tmp_path / 'run'}"])
@@ -105,5 +105,5 @@ def test_cli_overrides_reach_the_record(tmp_path, tiny_overrides):
     record = json.loads((out / "results.json").read_text())
     assert record["config"]["seed"] == 11 and record["config"]["trainer"]["lr"] == 0.002
     assert record["training"]["steps"] == 12 and record["data"]["max_length"] == 64
-    assert record["run"]["train_langs"] == ["sw"] and "trainer.lr=0.002" in record["run"]["overrides"]
+    assert record["arm"]["train_langs"] == ["sw"] and "trainer.lr=0.002" in record["run"]["overrides"]
     assert record["training"]["history"][-1]["lr"] == 0.0  # linear decay to zero at the last step

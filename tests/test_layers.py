@@ -16,21 +16,23 @@ import pytest
 from tests.conftest import REPO
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("sparsenlp.errors", "sparsenlp.io", "sparsenlp.options", "sparsenlp"),
+    ("sparsenlp.errors", "sparsenlp.io", "sparsenlp.options", "sparsenlp.__init__", "sparsenlp.languages"),
     ("sparsenlp.perturb", "sparsenlp.hub", "sparsenlp.pruning.methods"),
     ("sparsenlp.config",),
     ("sparsenlp.tracking.schema",),
     ("sparsenlp.data", "sparsenlp.models", "sparsenlp.tokenizer_cache", "sparsenlp.pruning", "sparsenlp.training",
      "sparsenlp.evaluation"),
     ("sparsenlp.tracking", "sparsenlp.arm"),
-    ("sparsenlp.train", "sparsenlp.rundir", "sparsenlp.runlock", "sparsenlp.parentwatch", "sparsenlp.sweep_jobs",
-     "sparsenlp.analysis", "sparsenlp.__main__", "hydra_plugins"),
+    ("sparsenlp.cli", "sparsenlp.train", "sparsenlp.rundir", "sparsenlp.runlock", "sparsenlp.parentwatch", "sparsenlp.sweep_jobs",
+     "sparsenlp.analysis", "sparsenlp.__main__", "sparsenlp.conf", "hydra_plugins"),
 )
 PROJECT = ("sparsenlp", "hydra_plugins")
 
 
 def layer(module: str) -> int:
-    """The layer of ``module``: that of the longest listed prefix."""
+    """The layer of ``module``: that of the longest listed prefix (a package's own ``__init__`` is listed as
+    ``<package>.__init__``, so that it is not the prefix of every module in it)."""
+    module = f"{module}.__init__" if module in PROJECT else module
     matches = [(len(prefix), i) for i, names in enumerate(LAYERS) for prefix in names
                if module == prefix or module.startswith(prefix + ".")]
     assert matches, f"{module} is in no layer; add it to LAYERS"
@@ -45,6 +47,7 @@ def modules() -> dict[str, Path]:
                 continue
             parts = path.relative_to(REPO).with_suffix("").parts
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    found["sparsenlp.conf"] = REPO / "conf" / "__init__.py"  # sparsenlp/conf is a link to conf/, not walked
     return found
 
 
@@ -103,4 +106,13 @@ def test_no_import_cycle():
 def test_the_layer_table_names_only_modules_that_exist():
     for names in LAYERS:
         for prefix in names:
-            assert any(m == prefix or m.startswith(prefix + ".") for m in ALL), prefix
+            name = prefix.removesuffix(".__init__")
+            assert any(m == name or m.startswith(name + ".") for m in ALL), prefix
+
+
+def test_an_upward_import_is_caught(tmp_path):
+    """The check itself: a config module importing the trainer would be reported."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from sparsenlp.training.trainer import Trainer\n")
+    imported = imports(bad, set(ALL))
+    assert imported == ["sparsenlp.training.trainer"] and layer(imported[0]) > layer("sparsenlp.config.data")

@@ -53,7 +53,7 @@ def test_an_installed_method_runs_in_a_sweep_and_a_report(plugin_env, tmp_path, 
                             capture_output=True, text=True, env=plugin_env, cwd=REPO, timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
     runs = (sweep / "report" / "runs.csv").read_text()
-    assert "taylor·cubic@0.5" in runs
+    assert "taylor[global]·cubic@0.5" in runs  # the label names what the method leaves open: its scope
 
 
 def test_an_installed_method_is_listed_with_its_keys(plugin_env):

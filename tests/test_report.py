@@ -151,7 +151,7 @@ def test_values_equal_the_records(table):
         assert _same(row.gap, gap.get("gap")) and _same(row.gap_ratio, gap.get("gap_ratio"))
         if row.condition != "clean":  # gap = clean F1 − perturbed F1 of the same run and language
             assert row.gap == pytest.approx(rec["test"][row.lang]["clean"]["f1"] - row.f1)
-        assert row.dev_f1 == rec["dev"]["f1"] and row.seed == rec["run"]["seed"] == rec["config"]["seed"]
+        assert row.dev_f1 == rec["dev"]["f1"] and row.seed == rec["arm"]["seed"] == rec["config"]["seed"]
         assert row.steps == rec["training"]["steps"] == 40
         assert row.train_seconds == rec["training"]["train_seconds"]
         assert row.train_sentences == rec["data"]["train_sentences"]

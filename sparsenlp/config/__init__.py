@@ -18,7 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sparsenlp.config.composition import explain, unknown_key
 from sparsenlp.config.data import DataConfig
-from sparsenlp.config.languages import Language, LanguagesConfig
+from sparsenlp.config.languages import LanguagesConfig
 from sparsenlp.config.logger import LoggerConfig
 from sparsenlp.config.model import ArchitectureConfig, ModelConfig
 from sparsenlp.config.perturbation import MemberConfig, PerturbationConfig
@@ -26,6 +26,7 @@ from sparsenlp.config.quantization import QuantizationConfig
 from sparsenlp.config.schedule import ScheduleConfig
 from sparsenlp.config.trainer import TrainerConfig
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.languages import Language
 from sparsenlp.options import Free, Group, Range, option
 from sparsenlp.pruning.methods import Method, PruningConfig, get, methods
 

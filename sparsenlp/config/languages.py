@@ -1,9 +1,7 @@
 """The `languages` group (conf/languages/): the language codes that exist and the facts compared by.
 
-``Language`` is the one type of a language's facts: config entries are ``Language``s, the record's
-per-language section is generated from its fields (``tracking/schema.py``), and every consumer (data
-loading, entity-swap pools, W&B tags, the record, the report) asks ``LanguagesConfig`` for codes, facts and
-tiers.
+Entries are ``sparsenlp.languages.Language``, the one type of a language's facts; every consumer (data loading,
+entity-swap pools, W&B tags, the record, the report) asks ``LanguagesConfig`` for codes, facts and tiers.
 """
 from __future__ import annotations
 
@@ -12,25 +10,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Dict, List, Optional
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.languages import HIGH, LOW, Language
 from sparsenlp.options import Each, Free, Group, OneOf, Pattern, at_least, option
 
 ALL = "all"
-HIGH, LOW = "high", "low"
-TIERS = (HIGH, LOW)
 GROUPINGS = ("script", "family")
 CODE = Pattern(r"[a-z]{2,3}", "de")
-NAME = Free("a display name")
-
-
-@dataclass
-class Language:
-    """Facts about one WikiANN language."""
-
-    name: str = option(help="English name, e.g. Swahili", check=NAME)
-    script: str = option(help="main writing system, e.g. Latin, Devanagari", check=Free("a script name"))
-    family: str = option(help="top-level language family (Glottolog)", check=Free("a family name"))
-    genus: str = option(help="sub-branch of the family", check=Free("a genus name"))
-    train_size: int = option(help="sentences in the WikiANN training split", check=at_least(1))
 
 
 @dataclass

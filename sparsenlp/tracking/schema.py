@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal, Optional, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
-from sparsenlp.config.languages import TIERS
-from sparsenlp.config.languages import Language as LanguageFacts
+from sparsenlp.languages import TIERS
+from sparsenlp.languages import Language as LanguageFacts
 from sparsenlp.pruning.methods import methods
 
 SCHEMA_VERSION = 3
@@ -93,7 +93,7 @@ ARM_FIELDS: tuple[str, ...] = tuple(Arm.model_fields)
 
 
 def _language_model() -> type[BaseModel]:
-    """A test language in the record: the facts of ``sparsenlp.config.languages.Language`` (the one type of a
+    """A test language in the record: the facts of ``sparsenlp.languages.Language`` (the one type of a
     language's facts), its tier and its role in the run."""
     types = get_type_hints(LanguageFacts)
     facts = {f.name: (types[f.name], Field(description=f.metadata["help"])) for f in dataclasses.fields(LanguageFacts)}
