@@ -11,7 +11,8 @@ from matplotlib.image import AxesImage
 from scipy import stats as scipy_stats
 
 from sparsenlp.analysis import figures
-from tests.synthetic import xtreme40
+from sparsenlp.analysis.synthetic import xtreme40
+from tests.conftest import WIKIANN
 
 LANGS = {  # lang: (tier, script, family, train size)
     "de": ("high", "Latin", "Indo-European", 20000), "ar": ("high", "Arabic", "Afro-Asiatic", 20000),
@@ -64,7 +65,7 @@ def pie_table(langs=LANGS) -> pd.DataFrame:
 
 
 def forty() -> dict:
-    return {lang.code: (lang.tier, lang.script, lang.family, lang.train_size) for lang in xtreme40()}
+    return {lang.code: (lang.tier, lang.script, lang.family, lang.train_size) for lang in xtreme40(WIKIANN)}
 
 
 def _lines(ax) -> dict[str, list[float]]:

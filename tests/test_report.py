@@ -39,7 +39,7 @@ from sparsenlp.tracking.compact import CompactPredictions
 from sparsenlp.train import run
 from tests.conftest import REPO
 from tests.helpers import compose_run
-from tests.synthetic import make_test_set, predict, write_run
+from sparsenlp.analysis.synthetic import make_test_set, predict, write_run
 
 pytestmark = pytest.mark.slow  # a sweep of ten tiny end-to-end runs (≈20 s) and reports over it
 

@@ -1,4 +1,7 @@
-"""Synthetic NER prediction files with known effects, for the statistics tests and ``bench/report_stats.py``.
+"""Synthetic NER predictions and sweeps with a known truth: for calibrating an analysis before trusting it.
+
+The statistics tests, ``bench/`` and a user checking what an analysis does on data whose answer is known all
+build their sweeps here.
 
 A test set is a list of sentences with IOB2 gold entities; a run's predictions start from gold and
 lose each gold entity with a known probability (``miss``: the tags become ``O``), change its type with
@@ -15,15 +18,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
 
+from sparsenlp.errors import SparseNLPError
+
+if TYPE_CHECKING:
+    from sparsenlp.analysis.encode import TestSet
+
 TYPES = ("PER", "ORG", "LOC")
-REPO = Path(__file__).resolve().parents[1]
-WIKIANN_README = REPO.parent / "shared" / "data" / "wikiann" / "README.md"
-LANGUAGES_YAML = REPO / "conf" / "languages" / "xtreme40.yaml"
+LANGUAGES_YAML = Path(str(resources.files("sparsenlp.conf") / "languages" / "xtreme40.yaml"))
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,21 @@ def predict(rng: np.random.Generator, sentences: Sequence[Sentence], lang: str, 
     return rows
 
 
-def wikiann_test_sizes(readme: Path = WIKIANN_README) -> dict[str, tuple[int, int]]:
-    """(test sentences, test tokens) per language from the WikiANN README's per-language table."""
+def seed_runs(sentences: int | Sequence[Sentence] = 300, seeds: Sequence[int] = range(3), lang: str = "de", miss: float = 0.2,
+              confuse: float = 0.05, spurious: float = 0.05, test_seed: int = 0) -> list[list[dict]]:
+    """One run per seed on the same test set (``sentences``, or that many drawn with ``test_seed``), each
+    drawing its errors from ``default_rng(seed)``: a population of seeds whose answer is known."""
+    if isinstance(sentences, int):
+        sentences = make_test_set(np.random.default_rng(test_seed), sentences)
+    return [predict(np.random.default_rng(s), sentences, lang, miss, confuse, spurious) for s in seeds]
+
+
+def wikiann_test_sizes(wikiann_root: str | Path) -> dict[str, tuple[int, int]]:
+    """(test sentences, test tokens) per language from the per-language table of a local WikiANN folder's README."""
+    readme = Path(wikiann_root) / "README.md"
+    if not readme.is_file():
+        raise SparseNLPError(f"{readme} does not exist; pass the WikiANN folder (data.root) whose README lists "
+                             "the test sizes, or the sizes themselves")
     sizes = {}
     for line in readme.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -110,18 +132,33 @@ class Language:
     mean_tokens: float
 
 
-def xtreme40(sizes: Mapping[str, tuple[int, int]] | None = None) -> list[Language]:
-    """The 40 languages of ``conf/languages/xtreme40.yaml`` with their WikiANN test sizes; Thai, absent from
-    the local data, gets the published 10,000 test sentences and the median sentence length of the others."""
-    conf = yaml.safe_load(LANGUAGES_YAML.read_text(encoding="utf-8"))
-    sizes = dict(wikiann_test_sizes() if sizes is None else sizes)
+@lru_cache(maxsize=4)
+def _languages_config() -> dict:
+    return yaml.safe_load(LANGUAGES_YAML.read_text(encoding="utf-8"))
+
+
+def tier(train_size: int) -> str:
+    """The resource tier of a WikiANN training split size, by ``conf/languages/xtreme40.yaml``'s threshold."""
+    return "high" if train_size >= _languages_config()["tier_min_train_sentences"] else "low"
+
+
+def xtreme40(wikiann_root: str | Path | None = None,
+             sizes: Mapping[str, tuple[int, int]] | None = None) -> list[Language]:
+    """The 40 languages of ``conf/languages/xtreme40.yaml`` with their WikiANN test sizes (``sizes``, or read
+    from ``wikiann_root``'s README); Thai, absent from the local data, gets the published 10,000 test sentences
+    and the median sentence length of the others."""
+    if sizes is None:
+        if wikiann_root is None:
+            raise SparseNLPError("xtreme40 needs the test sizes: pass wikiann_root (a local WikiANN folder) or sizes")
+        sizes = wikiann_test_sizes(wikiann_root)
+    conf = _languages_config()
+    sizes = dict(sizes)
     median_len = float(np.median([tok / sent for sent, tok in sizes.values()]))
     langs = []
     for code, entry in conf["langs"].items():
         sent, tok = sizes.get(code, (10000, int(10000 * median_len)))
-        tier = "high" if entry["train_size"] >= conf["tier_min_train_sentences"] else "low"
-        langs.append(Language(code, entry["name"], tier, entry["script"], entry["family"], entry["train_size"],
-                              sent, tok / sent))
+        langs.append(Language(code, entry["name"], tier(entry["train_size"]), entry["script"], entry["family"],
+                              entry["train_size"], sent, tok / sent))
     return langs
 
 
@@ -168,7 +205,7 @@ def sweep_language(lang: Language, seeds: int = 3, dense_seeds: int = 3, arms: S
                    sparsities: Sequence[float] = SPARSITIES, conditions: Sequence[str] = ("clean",),
                    max_sentences: int | None = None, seed: int = 0) -> list:
     """The cells of one language: every arm × sparsity × condition against the dense runs of the condition."""
-    from sparsenlp.analysis.stats import Cell
+    from sparsenlp.analysis.stats import Cell  # stats imports nothing from here: no cycle at load time
 
     n = lang.test_sentences if max_sentences is None else min(lang.test_sentences, max_sentences)
     rng = np.random.default_rng([seed, sum(map(ord, lang.code)), n])
@@ -226,17 +263,30 @@ def _metrics(f1: float, sentences: int) -> dict:
     return {"precision": f1, "recall": f1, "f1": f1, "sentences": sentences, "per_type": {}}
 
 
+def language_data_facts(lang: str, test: "TestSet", train_sentences: int, seed: int = 0) -> dict:
+    """The data facts a record gives per test language (``record.data.facts``): sentences trained on, the test
+    set's size and single-entity share, and a synthetic entity overlap and tokenizer fertility (fixed per
+    language and ``seed``)."""
+    rng = np.random.default_rng([seed, sum(map(ord, lang)), 7])
+    return {"train_sentences": int(train_sentences), "dev_sentences": min(max(int(train_sentences), 1), 10000),
+            "test_sentences": len(test), "single_entity_share": test.single_entity_share,
+            "seen_entity_share": float(rng.uniform(0.2, 0.7)) if train_sentences else None,
+            "subwords_per_word": float(rng.uniform(1.1, 2.6))}
+
+
 def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[str], method: str = "dense",
                sparsity: float = 0.0, seed: int = 0, model: str = "mbert", embeddings: bool = False,
-               config: Mapping | None = None, run_dir: Path = Path("run"), overrides: Sequence[str] = ()):
-    """A valid record of one synthetic job: ``scores``: test language → (clean F1, test sentences); the
-    languages' facts come from ``conf/languages/xtreme40.yaml``; ``tests/records.py`` fills the rest."""
-    from tests.records import make_record
+               config: Mapping | None = None, run_dir: Path = Path("run"), overrides: Sequence[str] = (),
+               facts: Mapping[str, dict] | None = None):
+    """A valid record (``RunRecord``) of one synthetic job: ``scores``: test language → (clean F1, test
+    sentences); the languages' facts come from ``conf/languages/xtreme40.yaml``, the training sizes from
+    their WikiANN splits; ``facts`` (test language → :func:`language_data_facts`) is kept where the record
+    has a place for it (``data.facts``)."""
+    from sparsenlp.tracking.schema import DataInfo, RunRecord
 
-    conf = yaml.safe_load(LANGUAGES_YAML.read_text(encoding="utf-8"))
-    facts = {code: {**conf["langs"][code], "transfer": code not in train_langs,
-                    "tier": "high" if conf["langs"][code]["train_size"] >= conf["tier_min_train_sentences"] else "low"}
-             for code in scores}
+    conf = _languages_config()
+    languages = {code: {**conf["langs"][code], "transfer": code not in train_langs,
+                        "tier": tier(conf["langs"][code]["train_size"])} for code in scores}
     train = {code: conf["langs"][code]["train_size"] for code in train_langs}
     steps = max(500, -(-sum(train.values()) // 32) * 10)
     criterion, scope, schedule = METHODS[method]
@@ -244,42 +294,96 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
     history = [{"step": s, "loss": 1.0 / (1 + s / 100), "lr": 2e-5 * (1 - s / steps), "epoch": s / (steps / 10)}
                for s in range(50, steps + 1, max(50, steps // 40))]
     dev_f1 = float(np.mean([f1 for f1, _ in scores.values()]))
-    return make_record(
-        arm={"model": model, "regime": "per_language" if len(train_langs) == 1 else "joint",
-             "train_langs": list(train_langs), "method": method, "criterion": criterion, "scope": scope,
-             "schedule": schedule, "embeddings": embeddings and not dense, "sparsity": 0.0 if dense else sparsity,
-             "seed": seed},
-        config=dict(config or {"lang": list(train_langs), "seed": seed}),
-        run={"train_langs": list(train_langs), "eval_langs": list(scores), "seed": seed, "output_dir": str(run_dir),
-             "started_at": "2026-11-20T10:00:00+00:00", "finished_at": "2026-11-20T11:00:00+00:00",
-             "git_revision": None, "overrides": list(overrides), "sweep_dir": str(run_dir.parent), "job_num": None},
-        data={"source": "local", "train_sentences": sum(train.values()), "train_sentences_per_lang": train,
-              "dev_sentences": min(sum(train.values()), 10000),
-              "test_sentences": {c: n for c, (_, n) in scores.items()},
-              "train_windows": sum(train.values()) + 10, "max_length": 128, "tokenizer": "0123456789abcdef",
-              "feature_cache": {"hits": 3, "misses": 0}},
-        model={"name": model, "name_or_path": "bert-base-multilingual-cased", "parameters": MBERT_TOTAL},
-        languages=facts,
-        training={"steps": steps, "steps_per_epoch": steps // 10, "epochs": 10.0, "best_step": steps,
-                  "best_dev_f1": dev_f1, "train_seconds": 3600.0, "sentences_per_second": 50.0,
-                  "tokens_per_second": 2000.0, "device": "cuda", "precision": "bf16", "resumed_from_step": None,
-                  "history": history, "dev_history": [{"step": steps, "f1": dev_f1, "precision": dev_f1,
-                                                       "recall": dev_f1, "eligible": True}]},
-        dev=_metrics(dev_f1, 1000), test={c: {"clean": _metrics(f1, n)} for c, (f1, n) in scores.items()},
-        robustness={}, robustness_skipped={}, pruning=None if dense else _pruning(method, sparsity, steps),
-        timings={"total_seconds": 3700.0, "train_seconds": 3600.0, "eval_seconds": 60.0})
+    data = {"source": "local", "train_sentences": sum(train.values()), "train_sentences_per_lang": train,
+            "dev_sentences": min(sum(train.values()), 10000), "test_sentences": {c: n for c, (_, n) in scores.items()},
+            "train_windows": sum(train.values()) + 10, "max_length": 128, "tokenizer": "0123456789abcdef",
+            "feature_cache": {"hits": 3, "misses": 0}}
+    if facts is not None and "facts" in DataInfo.model_fields:
+        data["facts"] = dict(facts)
+    return RunRecord.model_validate({
+        "arm": {"model": model, "regime": "per_language" if len(train_langs) == 1 else "joint",
+                "train_langs": list(train_langs), "method": method, "criterion": criterion, "scope": scope,
+                "schedule": schedule, "embeddings": embeddings and not dense, "sparsity": 0.0 if dense else sparsity,
+                "seed": seed},
+        "config": dict(config or {"lang": list(train_langs), "seed": seed}),
+        "run": {"train_langs": list(train_langs), "eval_langs": list(scores), "seed": seed, "output_dir": str(run_dir),
+                "started_at": "2026-11-20T10:00:00+00:00", "finished_at": "2026-11-20T11:00:00+00:00",
+                "git_revision": None, "overrides": list(overrides), "sweep_dir": str(run_dir.parent), "job_num": None},
+        "data": data,
+        "model": {"name": model, "name_or_path": "bert-base-multilingual-cased", "parameters": MBERT_TOTAL},
+        "languages": languages,
+        "training": {"steps": steps, "steps_per_epoch": steps // 10, "epochs": 10.0, "best_step": steps,
+                     "best_dev_f1": dev_f1, "train_seconds": 3600.0, "sentences_per_second": 50.0,
+                     "tokens_per_second": 2000.0, "device": "cuda", "precision": "bf16", "resumed_from_step": None,
+                     "history": history, "dev_history": [{"step": steps, "f1": dev_f1, "precision": dev_f1,
+                                                          "recall": dev_f1, "eligible": True}]},
+        "dev": _metrics(dev_f1, 1000), "test": {c: {"clean": _metrics(f1, n)} for c, (f1, n) in scores.items()},
+        "robustness": {}, "robustness_skipped": {}, "pruning": None if dense else _pruning(method, sparsity, steps),
+        "timings": {"total_seconds": 3700.0, "train_seconds": 3600.0, "eval_seconds": 60.0},
+        "versions": {"python": "3.11", "sparsenlp": "synthetic"}})
 
 
 def write_run(run_dir: Path, rows: Sequence[dict], train_langs: Sequence[str], **arm) -> None:
     """One synthetic job on disk through ``records.write``: its record (clean F1 per test language computed
-    from ``rows`` with the analysis's span counts) and ``predictions/test.jsonl`` with its companion."""
+    from ``rows`` with the analysis's span counts, and each language's data facts) and
+    ``predictions/test.jsonl`` with its companion."""
     from sparsenlp.analysis.encode import TestSet
     from sparsenlp.tracking import records
 
-    scores = {}
+    scores, facts = {}, {}
+    conf = _languages_config()
     for lang in dict.fromkeys(r["lang"] for r in rows):
         mine = [r for r in rows if r["lang"] == lang]
         test = TestSet(mine, lang, "clean")
         counts = test.encode(mine)
         scores[lang] = (float(2 * counts.tp.sum() / max(counts.pred.sum() + test.gold.sum(), 1)), len(mine))
-    records.write(run_dir, run_record(scores, train_langs, run_dir=run_dir, **arm), {"test": list(rows)})
+        trained = conf["langs"][lang]["train_size"] if lang in train_langs else 0
+        facts[lang] = language_data_facts(lang, test, trained)
+    records.write(run_dir, run_record(scores, train_langs, run_dir=run_dir, facts=facts, **arm),
+                  {"test": list(rows)})
+
+
+# --- run-level F1 with planted effects of the languages' facts ----------------------------------------------
+
+
+def language_covariates(lang: Language, seed: int = 0) -> dict[str, float]:
+    """The facts a covariate model reads, for a synthetic language: the sentences trained on (its WikiANN
+    split), a tokenizer fertility, a seen-entity share and a single-entity share, fixed per language and seed."""
+    rng = np.random.default_rng([seed, sum(map(ord, lang.code)), 11])
+    return {"train_size": float(lang.train_size), "subwords_per_word": float(rng.uniform(1.1, 2.6)),
+            "seen_entity_share": float(rng.uniform(0.2, 0.7)), "single_entity_share": float(rng.uniform(0.05, 0.4))}
+
+
+def covariate_sweep(languages: Sequence[Language], planted: Mapping[str, float] | None = None,
+                    sparsities: Sequence[float] = (0.5, 0.9), seeds: int = 3, arm: str = ARMS[0],
+                    heterogeneity: float = 0.01, seed_sd: float = 0.01, seed: int = 0):
+    """(runs table, significance table) of one arm whose ΔF1 at every sparsity is ``−0.1·sparsity³`` plus
+    ``planted[x] · (x − mean x)`` for each planted fact x (``log2_train`` = log2(1 + train_size), or a
+    column of :func:`language_covariates`), plus a language effect (sd ``heterogeneity``); every run adds
+    seed noise (sd ``seed_sd``). The runs table has the dense baseline at sparsity 0, as
+    :func:`sparsenlp.analysis.sweep_comparison.baseline_runs` gives it; the significance table lists every
+    comparison as tested."""
+    import pandas as pd
+
+    rng = np.random.default_rng([seed, 97])
+    facts = {lang.code: language_covariates(lang, seed) for lang in languages}
+    values = {code: {**f, "log2_train": float(np.log2(1.0 + f["train_size"]))} for code, f in facts.items()}
+    means = {x: float(np.mean([v[x] for v in values.values()])) for x in (planted or {})}
+    runs, sig = [], []
+    for lang in languages:
+        level = 0.85 + rng.normal(0, 0.03)
+        base = {"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
+                "condition": "clean", "arm": arm, **{k: v for k, v in facts[lang.code].items()
+                                                     if k != "single_entity_share"}}
+        for s in range(seeds):
+            runs.append({**base, "sparsity": 0.0, "seed": s, "f1": level + rng.normal(0, seed_sd)})
+        for sparsity in sparsities:
+            delta = -0.1 * sparsity**3 + rng.normal(0, heterogeneity) + sum(
+                beta * (values[lang.code][x] - means[x]) for x, beta in (planted or {}).items())
+            for s in range(seeds):
+                runs.append({**base, "sparsity": sparsity, "seed": 100 + s,
+                             "f1": level + delta + rng.normal(0, seed_sd)})
+            sig.append({"lang": lang.code, "arm": arm, "condition": "clean", "sparsity": sparsity,
+                        "delta_f1": delta, "p_value": 0.5, "verdict": "indistinguishable",
+                        "single_entity_share": facts[lang.code]["single_entity_share"]})
+    return pd.DataFrame(runs), pd.DataFrame(sig)
