@@ -37,10 +37,9 @@ from common import REPO, Clock, environment_lines, markdown_table, peak_rss_mib 
 
 from sparsenlp.analysis import encode  # noqa: E402
 from sparsenlp.analysis.dense_comparison import compare_to_dense  # noqa: E402
-from sparsenlp.analysis.stats import adjust, span_f1, verdict_summary  # noqa: E402
-from sparsenlp.analysis.synthetic import ARMS, SPARSITIES, sweep_language, xtreme40  # noqa: E402
+from sparsenlp.analysis.stats import adjust, verdict_summary  # noqa: E402
+from sparsenlp.analysis.synthetic import ARMS, SPARSITIES, runs_table, sweep_language, xtreme40  # noqa: E402
 
-ENCODE = encode.TestSet.encode
 WIKIANN = REPO.parent / "shared" / "data" / "wikiann"
 
 
@@ -84,24 +83,6 @@ def parallel(args, languages, conditions) -> None:
     print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
 
 
-def run_f1_rows(cells, lang) -> list[dict]:
-    """Per run × condition span F1 (the tidy table the robustness figures draw), from span counts."""
-    rows, seen = [], set()
-    for cell in cells:
-        test = encode.TestSet(cell.dense[0], cell.lang, cell.condition)
-        for arm, sparsity, runs in (("dense", 0.0, cell.dense), (cell.arm, cell.sparsity, cell.sparse)):
-            if (arm, sparsity, cell.condition) in seen:
-                continue
-            seen.add((arm, sparsity, cell.condition))
-            for seed, run in enumerate(runs):
-                c = ENCODE(test, run)  # unwrapped: not counted as the analysis's encoding time
-                f1 = span_f1(c.tp.sum(), c.pred.sum(), test.gold.sum())
-                rows.append({"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
-                             "train_size": lang.train_size, "arm": arm, "sparsity": sparsity, "seed": seed,
-                             "condition": cell.condition, "f1": float(f1)})
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per sparse arm")
@@ -125,7 +106,7 @@ def main() -> None:
     encode.TestSet.encode = encoding.wrap(encode.TestSet.encode)
     make = generation.wrap(sweep_language)
     counts = {"sentences": 0, "runs": 0, "cells": 0}
-    f1_rows: list[dict] = []
+    f1_rows: list[pd.DataFrame] = []
 
     def cells():
         for lang in languages:
@@ -134,7 +115,7 @@ def main() -> None:
             counts["cells"] += len(part)
             counts["runs"] += len({id(r) for c in part for r in (*c.dense, *c.sparse)})
             if args.figures:
-                f1_rows.extend(generation.wrap(run_f1_rows)(part, lang))
+                f1_rows.append(generation.wrap(runs_table)(part, [lang]))
             yield from part
 
     whole = Clock()
@@ -173,20 +154,22 @@ def main() -> None:
     print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
 
     if args.figures:
-        render(args.figures, pd.DataFrame(f1_rows), sig, pie, languages)
+        render(args.figures, pd.concat(f1_rows, ignore_index=True), sig, pie, languages)
 
 
 def render(out: Path, runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame, languages) -> None:
-    from sparsenlp.analysis import figures
+    from sparsenlp.analysis import covariates, figures
 
     facts = pd.DataFrame([{"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
                            "train_size": lang.train_size, "name": lang.name} for lang in languages])
     sig = sig.merge(facts, on="lang")
     pie = pie.merge(facts, on="lang")
+    model, notes = covariates.covariate_table(runs, sig)
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (("runs", runs), ("significance", sig), ("pie", pie)):
+    for name, table in (("runs", runs), ("significance", sig), ("pie", pie), ("covariates", model)):
         table.to_csv(out / f"{name}.csv", index=False)  # the data behind the figures
-    made, notes = figures.statistical_figures(runs, sig, pie)
+    made, more = figures.statistical_figures(runs, sig, pie, model)
+    notes += more
     for note in notes:
         print(f"note: {note}")
     for name, fig in made.items():

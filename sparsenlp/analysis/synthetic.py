@@ -231,6 +231,34 @@ def sweep_language(lang: Language, seeds: int = 3, dense_seeds: int = 3, arms: S
     return cells
 
 
+def runs_table(cells: Sequence, languages: Sequence[Language], seed: int = 0):
+    """The runs table of in-memory cells (:func:`sweep_language`), as the figures and the covariate model read
+    it: one row per run × condition with its span F1, each arm's dense baseline at sparsity 0, and the
+    languages' facts (:func:`language_covariates`, less the single-entity share, which comes from the test set)."""
+    import pandas as pd
+
+    from sparsenlp.analysis.encode import TestSet
+    from sparsenlp.analysis.stats import span_f1
+
+    facts = {lang.code: lang for lang in languages}
+    rows, seen = [], set()
+    for cell in cells:
+        lang = facts[cell.lang]
+        test = TestSet(cell.dense[0], cell.lang, cell.condition)
+        about = {"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
+                 **{k: v for k, v in language_covariates(lang, seed).items() if k != "single_entity_share"}}
+        for sparsity, runs in ((0.0, cell.dense), (cell.sparsity, cell.sparse)):
+            key = (cell.lang, cell.arm, sparsity, cell.condition)
+            if key in seen:
+                continue
+            seen.add(key)
+            for k, run in enumerate(runs):
+                counts = test.encode(run)
+                rows.append({**about, "arm": cell.arm, "sparsity": sparsity, "seed": k, "condition": cell.condition,
+                             "f1": float(span_f1(counts.tp.sum(), counts.pred.sum(), test.gold.sum()))})
+    return pd.DataFrame(rows)
+
+
 # --- runs on disk -------------------------------------------------------------------------------------------
 
 METHODS = {"dense": ("none", "none", "none"), "global_magnitude": ("magnitude", "global", "cubic"),
