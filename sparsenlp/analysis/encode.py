@@ -1,6 +1,6 @@
 """Prediction rows → aligned integer arrays, once per run, so that the statistics are numpy sums.
 
-The significance bootstrap (:mod:`sparsenlp.analysis.stats`) and the PIE noise floor
+The significance test (:mod:`sparsenlp.analysis.stats`) and the PIE noise floor
 (:mod:`sparsenlp.analysis.pie_floor`) never look at tags again. Per run and test sentence they need
 
 - the number of predicted spans and of correctly predicted spans (type, start, end), with spans as
