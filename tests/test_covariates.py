@@ -3,6 +3,8 @@ gives nothing significant, facts that are missing stay missing, and the estimate
 MixedLM fitted on the same runs."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,8 +62,10 @@ def test_estimates_equal_statsmodels_mixedlm_on_the_same_runs(languages):
     data["family"] = data["family"].where(data["family"].isin(family[family >= 3].index), "other")
     formula = ("f1 ~ sparse * (log2_train + subwords_per_word + seen_entity_share + single_entity_share"
                f" + C(script, Treatment('Latin')) + C(family, Treatment('Indo-European')))")
-    fit = smf.mixedlm(formula, data, groups=data["lang"], re_formula="~sparse").fit(reml=True,
-                                                                                 method=["lbfgs", "powell"])
+    with warnings.catch_warnings():  # the per-language slope variance may sit on its boundary: same fit either way
+        warnings.simplefilter("ignore")
+        fit = smf.mixedlm(formula, data, groups=data["lang"], re_formula="~sparse").fit(
+            reml=True, method=["lbfgs", "powell"])
     ours = _rows(table, TRAIN).loc[0.9]
     assert ours["estimate"] == pytest.approx(fit.fe_params["sparse:log2_train"], rel=1e-4)
     assert ours["se"] == pytest.approx(fit.bse["sparse:log2_train"], rel=1e-3)
