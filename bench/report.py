@@ -4,7 +4,7 @@ The sweep: the 40 XTREME languages with their real WikiANN test-set sizes (``../
 Thai: 10,000 sentences), per-language mBERT runs of 2 methods (global and layer-wise magnitude, cubic
 schedule) × 7 sparsities (0.5–0.98) × 3 seeds = 1,680 sparse records, plus 3 dense seeds per language
 (120 records), each with per-sentence predictions of its whole clean test set and a known effect per
-language (``tests/synthetic.py``). Every job is written through ``sparsenlp.tracking.records.write``
+language (:mod:`sparsenlp.analysis.synthetic`). Every job is written through ``sparsenlp.tracking.records.write``
 (``results.json`` a valid ``RunRecord``, ``predictions/test.jsonl`` and its ``.npz`` companion), under
 ``SWEEP/<job_num>/`` as a Hydra multirun lays it out, so reading it costs what a real sweep costs.
 
@@ -34,28 +34,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import REPO, environment_lines, markdown_table  # noqa: E402
 
 DEFAULT_SWEEP = Path("/tmp/sparsenlp-bench-report-sweep")
+WIKIANN = REPO.parent / "shared" / "data" / "wikiann"
 COMPLETE = ".complete"  # written last: the sweep directory is whole
 
 
 def base_configs() -> dict[str, dict]:
     """The resolved config of a paper-study job per method (patched per job): records of realistic size."""
+    from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from tests.helpers import compose_run
+    from sparsenlp.config import CONFIG_MODULE
 
     out = {}
-    for method in ("dense", "global_magnitude", "layerwise_magnitude"):
-        overrides = ["experiment=paper", "lang=de", "seed=0", "logger=none", f"pruning={method}",
-                     "data.root=../shared/data/wikiann"]
-        out[method] = OmegaConf.to_container(compose_run(overrides, Path("multirun/paper/0")), resolve=True)
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        for method in ("dense", "global_magnitude", "layerwise_magnitude"):
+            overrides = ["experiment=paper", "lang=de", "seed=0", "logger=none", f"pruning={method}",
+                         f"data.root={WIKIANN}", "output_dir=multirun/paper/0"]
+            out[method] = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
     return out
 
 
 def build_language(index: int, sweep: Path, max_sentences: int | None, configs: dict) -> tuple[int, int]:
-    """Every job of one language: its synthetic runs (tests/synthetic.py), each written by records.write."""
-    from tests.synthetic import sweep_language, write_run, xtreme40
+    """Every job of one language: its synthetic runs (sparsenlp.analysis.synthetic), each written by records.write."""
+    from sparsenlp.analysis.synthetic import sweep_language, write_run, xtreme40
 
-    lang = xtreme40()[index]
+    lang = xtreme40(WIKIANN)[index]
     cells = sweep_language(lang, max_sentences=max_sentences)
     jobs = [("dense", 0.0, cells[0].dense)] + [(c.arm.split("·")[0], c.sparsity, c.sparse) for c in cells]
     job, rows = index * 1000, 0
@@ -120,9 +123,9 @@ def main() -> None:
     parser.add_argument("--max-sentences", type=int, default=None, help="cap test sets (default: real sizes)")
     parser.add_argument("--rebuild", action="store_true", help="build the sweep even if it is complete")
     args = parser.parse_args()
-    from tests.synthetic import xtreme40
+    from sparsenlp.analysis.synthetic import xtreme40
 
-    languages = xtreme40()
+    languages = xtreme40(WIKIANN)
     chosen = [k for k, lang in enumerate(languages) if not args.langs or lang.code in args.langs.split(",")]
     wanted = {"languages": len(chosen), "max_sentences": args.max_sentences}
     marker = args.sweep / COMPLETE

@@ -3,12 +3,13 @@
 Builds, one language at a time and in memory, the sweep of the study: the 40 XTREME languages with
 their real WikiANN test-set sizes (``../shared/data/wikiann/README.md``; Thai: 10,000 sentences), 2
 sparse arms × 7 sparsities × 3 seeds + dense, per-sentence predictions with a known effect per language
-(``tests/synthetic.py``). It times :func:`sparsenlp.analysis.dense_comparison.compare_to_dense` over
-all of it (two-level bootstrap of ΔF1, p-values, Holm across languages, PIE rates with noise floor and
-excess intervals), and within that the extraction of span counts and sequence codes from the rows.
+(:mod:`sparsenlp.analysis.synthetic`). It times :func:`sparsenlp.analysis.dense_comparison.compare_to_dense`
+over all of it (ΔF1 with its seeds × sentences t-interval, p-values, Holm across languages, PIE rates with
+noise floor and excess intervals), and within that the extraction of span counts and sequence codes from the
+rows.
 Generating the predictions is timed apart: a report reads them from files instead.
 
-    python bench/report_stats.py [--n-boot 2000] [--dense-seeds 3] [--conditions clean,char_noise@0.1]
+    python bench/report_stats.py [--dense-seeds 3] [--conditions clean,char_noise@0.1]
                                  [--max-sentences N] [--langs de,sw] [--figures DIR] [--jobs N]
 
 ``--jobs N`` (N > 1) runs the languages in N worker processes instead, as
@@ -32,30 +33,24 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import Clock, environment_lines, markdown_table, peak_rss_mib  # noqa: E402
+from common import REPO, Clock, environment_lines, markdown_table, peak_rss_mib  # noqa: E402
 
 from sparsenlp.analysis import encode  # noqa: E402
 from sparsenlp.analysis.dense_comparison import compare_to_dense  # noqa: E402
-from sparsenlp.analysis.resample import ResampleCounts  # noqa: E402
-from sparsenlp.analysis.stats import adjust, span_f1, verdict_summary  # noqa: E402
-from tests.synthetic import ARMS, SPARSITIES, sweep_language, xtreme40  # noqa: E402
+from sparsenlp.analysis.stats import adjust, verdict_summary  # noqa: E402
+from sparsenlp.analysis.synthetic import ARMS, SPARSITIES, runs_table, sweep_language, xtreme40  # noqa: E402
+
+WIKIANN = REPO.parent / "shared" / "data" / "wikiann"
 
 
-ENCODE = encode.TestSet.encode
-
-
-WORKER_COUNTS: dict[int, ResampleCounts] = {}  # a worker's resamples, shared by its languages
-
-
-def timed_language(code: str, n_boot: int, **kwargs):
+def timed_language(code: str, **kwargs):
     """In a worker: one language's synthetic cells, then their comparison, each timed (wall, CPU)."""
-    lang = next(lang for lang in xtreme40() if lang.code == code)
+    lang = next(lang for lang in xtreme40(WIKIANN) if lang.code == code)
     generated, compared = Clock(), Clock()
     with generated.timing():
         cells = sweep_language(lang, **kwargs)
     with compared.timing():
-        counts = WORKER_COUNTS.setdefault(n_boot, ResampleCounts(0, n_boot))
-        part = compare_to_dense(cells, n_boot=n_boot, correction=None, counts=counts)
+        part = compare_to_dense(cells, correction=None)
     return part, (generated.wall, generated.cpu), (compared.wall, compared.cpu)
 
 
@@ -63,7 +58,7 @@ def parallel(args, languages, conditions) -> None:
     """Each language generated and compared in one of ``args.jobs`` worker processes (largest first), as
     :func:`compare_languages` does; the parent adjusts the p-values of the whole sweep."""
     codes = [lang.code for lang in sorted(languages, key=lambda lang: -lang.test_sentences * lang.mean_tokens)]
-    work = partial(timed_language, n_boot=args.n_boot, seeds=args.seeds, dense_seeds=args.dense_seeds,
+    work = partial(timed_language, seeds=args.seeds, dense_seeds=args.dense_seeds,
                    conditions=conditions, max_sentences=args.max_sentences)
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -75,7 +70,7 @@ def parallel(args, languages, conditions) -> None:
     generation = [g for _, g, _ in parts]
     analysis = [a for _, _, a in parts]
     print(f"## Report statistics in {args.jobs} worker processes, one language at a time: {len(languages)} languages, "
-          f"{len(table)} cells, B = {args.n_boot}\n")
+          f"{len(table)} cells\n")
     print(markdown_table(
         ["step", "wall s, summed over workers", "CPU s, summed over workers", "wall s per worker (sum / jobs)"],
         [["significance table + PIE noise floor (`compare_to_dense` per language)",
@@ -88,36 +83,18 @@ def parallel(args, languages, conditions) -> None:
     print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
 
 
-def run_f1_rows(cells, lang) -> list[dict]:
-    """Per run × condition span F1 (the tidy table the robustness figures draw), from span counts."""
-    rows, seen = [], set()
-    for cell in cells:
-        test = encode.TestSet(cell.dense[0], cell.lang, cell.condition)
-        for arm, sparsity, runs in (("dense", 0.0, cell.dense), (cell.arm, cell.sparsity, cell.sparse)):
-            if (arm, sparsity, cell.condition) in seen:
-                continue
-            seen.add((arm, sparsity, cell.condition))
-            for seed, run in enumerate(runs):
-                c = ENCODE(test, run)  # unwrapped: not counted as the analysis's encoding time
-                f1 = span_f1(c.tp.sum(), c.pred.sum(), test.gold.sum())
-                rows.append({"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
-                             "train_size": lang.train_size, "arm": arm, "sparsity": sparsity, "seed": seed,
-                             "condition": cell.condition, "f1": float(f1)})
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per sparse arm")
     parser.add_argument("--dense-seeds", type=int, default=3)
-    parser.add_argument("--conditions", default="clean", help="comma-separated; perturbations: tests/synthetic.py")
+    parser.add_argument("--conditions", default="clean",
+                        help="comma-separated; perturbations: sparsenlp/analysis/synthetic.py")
     parser.add_argument("--max-sentences", type=int, default=None, help="cap test sets (default: real sizes)")
     parser.add_argument("--langs", default=None, help="comma-separated codes (default: all 40)")
     parser.add_argument("--figures", type=Path, default=None, help="render the statistical figures into DIR")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes, one language at a time")
     args = parser.parse_args()
-    languages = xtreme40()
+    languages = xtreme40(WIKIANN)
     if args.langs:
         languages = [lang for lang in languages if lang.code in args.langs.split(",")]
     conditions = args.conditions.split(",")
@@ -129,7 +106,7 @@ def main() -> None:
     encode.TestSet.encode = encoding.wrap(encode.TestSet.encode)
     make = generation.wrap(sweep_language)
     counts = {"sentences": 0, "runs": 0, "cells": 0}
-    f1_rows: list[dict] = []
+    f1_rows: list[pd.DataFrame] = []
 
     def cells():
         for lang in languages:
@@ -138,12 +115,12 @@ def main() -> None:
             counts["cells"] += len(part)
             counts["runs"] += len({id(r) for c in part for r in (*c.dense, *c.sparse)})
             if args.figures:
-                f1_rows.extend(generation.wrap(run_f1_rows)(part, lang))
+                f1_rows.append(generation.wrap(runs_table)(part, [lang]))
             yield from part
 
     whole = Clock()
     with whole.timing():
-        result = compare_to_dense(cells(), n_boot=args.n_boot)
+        result = compare_to_dense(cells())
     analysis = whole.wall - generation.wall
     analysis_cpu = whole.cpu - generation.cpu
     sig, pie = result.significance, result.pie
@@ -152,14 +129,14 @@ def main() -> None:
           f"{len(SPARSITIES)} sparsities × {args.seeds} seeds + {args.dense_seeds} dense seeds, "
           f"conditions {', '.join(conditions)}\n")
     print(f"{counts['cells']:,} cells, {counts['runs']:,} runs, {counts['sentences']:,} test sentences per condition "
-          f"(every run of a language tags all of its sentences); B = {args.n_boot} bootstrap replicates\n")
+          f"(every run of a language tags all of its sentences)\n")
     print(markdown_table(
         ["step", "wall s", "CPU s"],
         [["significance table + PIE noise floor (`compare_to_dense`, all of it)", f"{analysis:.1f}",
           f"{analysis_cpu:.1f}"],
          ["… of which span counts and codes from prediction rows (`TestSet.encode`)", f"{encoding.wall:.1f}",
           f"{encoding.cpu:.1f}"],
-         ["… of which resampling, statistics, PIE floors, correction", f"{analysis - encoding.wall:.1f}",
+         ["… of which statistics, PIE floors, correction", f"{analysis - encoding.wall:.1f}",
           f"{analysis_cpu - encoding.cpu:.1f}"],
          ["generating the synthetic predictions (not part of a report)", f"{generation.wall:.1f}",
           f"{generation.cpu:.1f}"]]))
@@ -171,25 +148,28 @@ def main() -> None:
                            f"{r.delta_f1_mean:+.3f}", f"{r.delta_f1_std:.3f}"]
                           for r in clean.itertuples() if r.tier == "all"]))
     small = pie.groupby("level")["too_small"].mean()
-    print(f"\nPIE rows flagged too_small: {', '.join(f'{k} {v:.0%}' for k, v in small.items())} "
-          f"(floor methods: {', '.join(sorted(set(pie['floor_method'])))})\n")
+    flagged = pie[~pie["too_small"]].groupby("level").apply(lambda g: (g["excess_ci_low"] > 0).mean())
+    print(f"\nPIE rows flagged too_small: {', '.join(f'{k} {v:.0%}' for k, v in small.items())}; "
+          f"excess interval above 0: {', '.join(f'{k} {v:.0%}' for k, v in flagged.items())}\n")
     print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
 
     if args.figures:
-        render(args.figures, pd.DataFrame(f1_rows), sig, pie, languages)
+        render(args.figures, pd.concat(f1_rows, ignore_index=True), sig, pie, languages)
 
 
 def render(out: Path, runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame, languages) -> None:
-    from sparsenlp.analysis import figures
+    from sparsenlp.analysis import covariates, figures
 
     facts = pd.DataFrame([{"lang": lang.code, "tier": lang.tier, "script": lang.script, "family": lang.family,
                            "train_size": lang.train_size, "name": lang.name} for lang in languages])
     sig = sig.merge(facts, on="lang")
     pie = pie.merge(facts, on="lang")
+    model, notes = covariates.covariate_table(runs, sig)
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (("runs", runs), ("significance", sig), ("pie", pie)):
+    for name, table in (("runs", runs), ("significance", sig), ("pie", pie), ("covariates", model)):
         table.to_csv(out / f"{name}.csv", index=False)  # the data behind the figures
-    made, notes = figures.statistical_figures(runs, sig, pie)
+    made, more = figures.statistical_figures(runs, sig, pie, model)
+    notes += more
     for note in notes:
         print(f"note: {note}")
     for name, fig in made.items():

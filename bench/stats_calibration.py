@@ -1,62 +1,130 @@
-"""How often the significance test rejects: under the null (sparse runs drawn exactly like dense ones) and
-under a small effect, for the two-level bootstrap and for a bootstrap over sentences only.
+"""Do the report's tests keep their promise? False-positive rate, 95% CI coverage and power of the ΔF1 test, and
+how often the PIE excess flags a language, on sweeps whose truth is known exactly.
 
-Each replication draws a fresh synthetic test set and fresh dense and sparse seeds (``tests/synthetic.py``),
-with seed-to-seed variation (each run's miss rate jittered by ``--jitter``), and computes the p-value of
-:func:`sparsenlp.analysis.stats.compare` with both resampling schemes. At level 0.05 a calibrated test
-rejects 5% of null replications; more means it calls seed noise an effect.
+Every cell of the grid — seeds per side (1, 3, 5) × seed spread (none, moderate, dominant) × truth (null:
+sparse runs drawn like dense ones; a 2-point loss, ΔF1 = −0.02 exactly) — draws ``--langs`` languages with
+the real WikiANN test-set sizes (the 40 XTREME languages' in turn: 100 to 10,000 sentences), each with its
+own error level, and dense and sparse runs of it (:mod:`sparsenlp.analysis.known_truth`). Each language is
+compared exactly as the report compares it: ΔF1 by :func:`sparsenlp.analysis.stats.f1_contrast`, the PIE
+excess (sentence level) by :func:`sparsenlp.analysis.pie_floor.disagreement` and
+:func:`sparsenlp.analysis.crossed.contrast`. Two more rows check robustness where the sides differ: sparse
+seeds spreading 4× as much as dense ones, and 3 sparse against 5 dense seeds.
 
-    python bench/stats_calibration.py [--reps 200] [--sentences 1000] [--seeds 3] [--jitter 0.01] [--effect 0.03]
+Target for every cell with ≥ 3 seeds per side: p < 0.05 in 3–7% of null languages, 95% intervals covering
+the truth in 93–97% of languages (null and effect), PIE excess flagged (interval above 0) in ≤ 7% of null
+languages.
+
+    python bench/stats_calibration.py [--langs 1000] [--seed 0]
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import environment_lines, markdown_table  # noqa: E402
+from common import REPO, environment_lines, markdown_table  # noqa: E402
 
-from sparsenlp.analysis.stats import Cell, compare  # noqa: E402
-from tests.synthetic import make_test_set, predict  # noqa: E402
+from sparsenlp.analysis import known_truth  # noqa: E402
+from sparsenlp.analysis.crossed import contrast  # noqa: E402
+from sparsenlp.analysis.pie_floor import disagreement  # noqa: E402
+from sparsenlp.analysis.stats import f1_contrast  # noqa: E402
+from sparsenlp.analysis.synthetic import xtreme40  # noqa: E402
 
-SCHEMES = {"two-level (seeds and sentences)": ("seeds", "sentences"), "sentences only": ("sentences",)}
+WIKIANN = REPO.parent / "shared" / "data" / "wikiann"
+LOSS = -0.02
 
 
-def p_values(rep: int, n: int, k: int, jitter: float, effect: float, n_boot: int) -> dict[str, float]:
-    sentences = make_test_set(np.random.default_rng(rep), n)
+@dataclass(frozen=True)
+class Setting:
+    dense_seeds: int
+    sparse_seeds: int
+    dense_spread: str
+    sparse_spread: str
+    delta: float  # the planted ΔF1 (0: null)
 
-    def run(seed: int, extra: float) -> list[dict]:
-        rng = np.random.default_rng([rep, seed])
-        return predict(rng, sentences, "de", float(np.clip(0.2 + extra + rng.normal(0, jitter), 0, 1)), 0.04, 0.05)
+    @property
+    def checked(self) -> bool:
+        """Cells the targets apply to: ≥ 3 seeds a side, the same spread on both sides."""
+        return min(self.dense_seeds, self.sparse_seeds) >= 3 and self.dense_spread == self.sparse_spread
 
-    cell = [Cell("de", "arm", 0.9, "clean", [run(s, 0.0) for s in range(k)], [run(100 + s, effect) for s in range(k)])]
-    return {name: float(compare(cell, n_boot=n_boot, seed=rep, resample=levels)["p_value"].iloc[0])
-            for name, levels in SCHEMES.items()}
+
+def run_cell(setting: Setting, sizes: list[int], seed: int) -> dict[str, float]:
+    rng = np.random.default_rng([seed, setting.dense_seeds, setting.sparse_seeds, int(1000 * -setting.delta),
+                                 zlib.crc32((setting.dense_spread + setting.sparse_spread).encode())])
+    sd_dense, sd_sparse = known_truth.SPREADS[setting.dense_spread], known_truth.SPREADS[setting.sparse_spread]
+    rejected, covered, flagged, pie_rejected, widths = [], [], [], [], []
+    for n in sizes:
+        language = known_truth.draw_language(rng, n)
+        theta = rng.normal(known_truth.BASE_ERROR, 0.5)
+        theta_sparse = known_truth.shift_for(theta, sd_sparse, setting.delta) if setting.delta else theta
+        truth = known_truth.population_f1(theta_sparse, sd_sparse) - known_truth.population_f1(theta, sd_dense)
+        dense = known_truth.draw_runs(rng, language, theta, setting.dense_seeds, sd_dense)
+        sparse = known_truth.draw_runs(rng, language, theta_sparse, setting.sparse_seeds, sd_sparse)
+        delta = f1_contrast((dense.tp, dense.pred), (sparse.tp, sparse.pred), language.gold)
+        rejected.append(delta.p_value < 0.05)
+        covered.append(delta.ci_low <= truth <= delta.ci_high)
+        widths.append(delta.ci_high - delta.ci_low)
+        if setting.dense_seeds >= 2:
+            excess = contrast(list(disagreement(dense.codes, sparse.codes)), (1.0, -1.0))
+            flagged.append(excess.ci_low > 0)
+            pie_rejected.append(excess.p_value < 0.05)
+    return {"rejected": float(np.mean(rejected)), "covered": float(np.mean(covered)),
+            "width": float(np.median(widths)), "flagged": float(np.mean(flagged)) if flagged else float("nan"),
+            "pie_rejected": float(np.mean(pie_rejected)) if pie_rejected else float("nan")}
+
+
+def grid() -> list[Setting]:
+    cells = [Setting(k, k, spread, spread, delta) for k in (3, 5, 1) for spread in known_truth.SPREADS
+             for delta in (0.0, LOSS)]
+    cells += [Setting(3, 3, "moderate", "dominant", delta) for delta in (0.0, LOSS)]
+    cells += [Setting(5, 3, "moderate", "dominant", delta) for delta in (0.0, LOSS)]
+    return cells
+
+
+def verdict(setting: Setting, result: dict[str, float]) -> str:
+    if not setting.checked:
+        return "–"
+    ok = 0.93 <= result["covered"] <= 0.97
+    if setting.delta == 0:
+        ok = ok and 0.03 <= result["rejected"] <= 0.07 and result["flagged"] <= 0.07
+    return "met" if ok else "**missed**"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=200)
-    parser.add_argument("--sentences", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per population")
-    parser.add_argument("--jitter", type=float, default=0.01, help="sd of each run's entity miss rate")
-    parser.add_argument("--effect", type=float, default=0.03, help="extra share of entities the sparse runs miss")
-    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--langs", type=int, default=1000, help="languages per cell (≥ 200)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    tests = [lang.test_sentences for lang in xtreme40(WIKIANN)]
+    sizes = [tests[i % len(tests)] for i in range(args.langs)]
     start = time.perf_counter()
     rows = []
-    for label, effect in (("null (sparse drawn like dense)", 0.0), (f"sparse miss {args.effect:g} more entities",
-                                                                     args.effect)):
-        p = [p_values(rep, args.sentences, args.seeds, args.jitter, effect, args.n_boot) for rep in range(args.reps)]
-        rows += [[label, name, f"{np.mean([q[name] < 0.05 for q in p]):.3f}"] for name in SCHEMES]
-    print(f"## Rejection rate at 0.05: {args.reps} replications each, {args.sentences} sentences, "
-          f"{args.seeds} + {args.seeds} seeds, miss-rate jitter sd {args.jitter}, B = {args.n_boot}\n")
-    print(markdown_table(["data", "resampling", "rejection rate"], rows))
+    for setting in grid():
+        result = run_cell(setting, sizes, args.seed)
+        seeds = (f"{setting.sparse_seeds}" if setting.sparse_seeds == setting.dense_seeds
+                 else f"{setting.sparse_seeds} sparse, {setting.dense_seeds} dense")
+        spread = (setting.sparse_spread if setting.sparse_spread == setting.dense_spread
+                  else f"sparse {setting.sparse_spread}, dense {setting.dense_spread}")
+        truth = "null" if setting.delta == 0 else f"ΔF1 = {setting.delta:+.2f}"
+        if setting.sparse_spread != setting.dense_spread and setting.delta == 0:
+            truth = "same error level (ΔF1 from the spread alone)"
+        power = "false positives (p < 0.05)" if truth == "null" else "p < 0.05"
+        pie = "PIE excess flagged (power)" if setting.delta else "PIE excess flagged"
+        rows.append([seeds, spread, truth, f"{result['rejected']:.1%} ({power})", f"{result['covered']:.1%}",
+                     f"{result['width']:.4f}", f"{result['flagged']:.1%} ({pie})" if result["flagged"] == result["flagged"]
+                     else "– (one dense seed: no floor)", verdict(setting, result)])
+        print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    print(f"## Calibration: {args.langs} languages per cell, full-size WikiANN test sets "
+          f"({min(sizes):,}–{max(sizes):,} sentences), seed {args.seed}\n")
+    print(markdown_table(["seeds per side", "seed spread", "truth", "ΔF1 test: rejections",
+                          "95% CI coverage", "median CI width", "PIE excess CI > 0 (sentence level)",
+                          "target (≥ 3 seeds, equal spread)"], rows))
     print(f"\n{time.perf_counter() - start:.0f} s\n")
     print("\n".join(environment_lines(("numpy", "scipy", "statsmodels", "pandas"))))
 

@@ -15,13 +15,8 @@ from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import load_predictions
 from sparsenlp.tracking import compact, records
 from sparsenlp.tracking.compact import CompactPredictions
+from sparsenlp.analysis.synthetic import seed_runs as _runs
 from tests.records import make_record
-from tests.synthetic import make_test_set, predict
-
-
-def _runs(n: int = 300, seeds=range(3), miss: float = 0.2, lang: str = "de") -> list[list[dict]]:
-    sentences = make_test_set(np.random.default_rng(0), n)
-    return [predict(np.random.default_rng(s), sentences, lang, miss, 0.05, 0.05) for s in seeds]
 
 
 def _equals_rows(arrays: CompactPredictions, rows: list[dict]) -> None:
@@ -36,7 +31,7 @@ def _equals_rows(arrays: CompactPredictions, rows: list[dict]) -> None:
 
 
 def test_records_write_a_companion_equal_to_each_jsonl(tmp_path):
-    de, af = _runs(50, [1])[0], _runs(40, [2], lang="af")[0]
+    de, af = _runs(50, [1])[0], _runs(40, [2], "af")[0]
     rows = {"test": de + af, "test.char_noise@0.1": de[:10]}
     records.write(tmp_path, make_record(), rows)
     for name, written in rows.items():
@@ -61,9 +56,9 @@ def test_the_analysis_reads_the_companion_and_falls_back_on_the_jsonl(tmp_path):
         (tmp_path / str(k) / "predictions" / "test.npz").unlink()
     from_jsonl = [read_predictions(tmp_path / str(k), "clean") for k in range(3)]
     assert all(p.tokens is not None for p in from_jsonl)
-    tables = [significance_table([Cell("de", "a", 0.5, "clean", runs[:1], runs[1:])], n_boot=200)]
+    tables = [significance_table([Cell("de", "a", 0.5, "clean", runs[:1], runs[1:])])]
     for loaded in (from_npz, from_jsonl):
-        tables.append(significance_table([Cell("de", "a", 0.5, "clean", loaded[:1], loaded[1:])], n_boot=200))
+        tables.append(significance_table([Cell("de", "a", 0.5, "clean", loaded[:1], loaded[1:])]))
     pd.testing.assert_frame_equal(tables[1], tables[0])
     pd.testing.assert_frame_equal(tables[2], tables[0])
 

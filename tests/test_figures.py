@@ -11,7 +11,8 @@ from matplotlib.image import AxesImage
 from scipy import stats as scipy_stats
 
 from sparsenlp.analysis import figures
-from tests.synthetic import xtreme40
+from sparsenlp.analysis.synthetic import xtreme40
+from tests.conftest import WIKIANN
 
 LANGS = {  # lang: (tier, script, family, train size)
     "de": ("high", "Latin", "Indo-European", 20000), "ar": ("high", "Arabic", "Afro-Asiatic", 20000),
@@ -64,7 +65,7 @@ def pie_table(langs=LANGS) -> pd.DataFrame:
 
 
 def forty() -> dict:
-    return {lang.code: (lang.tier, lang.script, lang.family, lang.train_size) for lang in xtreme40()}
+    return {lang.code: (lang.tier, lang.script, lang.family, lang.train_size) for lang in xtreme40(WIKIANN)}
 
 
 def _lines(ax) -> dict[str, list[float]]:
@@ -315,3 +316,104 @@ def test_the_layout_check_sees_clipping_covered_data_and_collisions():
     assert any("is clipped" in p for p in problems)
     assert any("legend covers" in p for p in problems)
     assert any("x tick labels" in p for p in problems)
+
+
+# --- every figure of a 40-language sweep, computed by the analysis ------------------------------------
+
+
+LONG_ARMS = ("mbert/per_language/global_magnitude·cubic", "mbert/joint:40langs#1a2b3c4d/layerwise_magnitude·cubic+emb")
+
+
+@pytest.fixture(scope="module")
+def forty_languages():
+    """A 40-language synthetic sweep with the study's long arm names, 3 + 3 seeds (one language with a single
+    sparse seed), clean and one perturbed condition, small test sets; its tables as the report makes them."""
+    from sparsenlp.analysis import covariates, synthetic
+    from sparsenlp.analysis.dense_comparison import compare_to_dense
+
+    languages = xtreme40(WIKIANN)
+    cells = []
+    for lang in languages:
+        cells += synthetic.sweep_language(lang, seeds=1 if lang.code == "yo" else 3, arms=LONG_ARMS,
+                                          sparsities=(0.5, 0.9, 0.98), conditions=("clean", "char_noise@0.1"),
+                                          max_sentences=25)
+    runs = synthetic.runs_table(cells, languages)
+    comparison = compare_to_dense(cells)
+    facts = pd.DataFrame([{"lang": lang.code, "tier": lang.tier, "train_size": lang.train_size, "name": lang.name}
+                          for lang in languages])
+    sig = comparison.significance.merge(facts, on="lang")
+    pie = comparison.pie.merge(facts[["lang", "tier"]], on="lang")
+    model, _ = covariates.covariate_table(runs, sig)
+    return runs, sig, pie, model
+
+
+def _titles_overlap(fig) -> list[str]:
+    renderer = _render(fig)
+    titles = [t for t in [fig._suptitle, *(ax.title for ax in fig.axes if ax.get_visible())]
+              if t is not None and t.get_text().strip()]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in titles]
+    return [f"{a!r} overlaps {b!r}" for k, (a, box) in enumerate(boxes) for b, other in boxes[k + 1:]
+            if _overlap(box, other)]
+
+
+def _in_unit_interval(fig) -> bool:
+    for ax in fig.axes:
+        for c in ax.collections:
+            if isinstance(c, PolyCollection):
+                y = np.concatenate([p.vertices[:, 1] for p in c.get_paths()]) if c.get_paths() else np.zeros(0)
+                if y.size and (np.nanmin(y) < -1e-9 or np.nanmax(y) > 1 + 1e-9):
+                    return False
+        if ax.get_visible() and (ax.get_ylim()[0] < -1e-9 or ax.get_ylim()[1] > 1 + 1e-9):
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_every_figure_of_a_40_language_sweep_fits_its_canvas_and_no_titles_overlap(forty_languages):
+    runs, sig, pie, model = forty_languages
+    one_arm = sig[sig["arm"] == LONG_ARMS[0]]  # a narrow figure: its legend must still fit
+    drawn = {}
+    for suffix, table in (("", sig), (" (one arm)", one_arm)):
+        made, notes = figures.statistical_figures(runs, table, pie, model)
+        assert notes == []
+        drawn.update({name + suffix: fig for name, fig in made.items()})
+    assert {"delta_vs_dense", "delta_heatmap", "pie_vs_sparsity", "f1_by_family",
+            "covariates_mbert_per_language_global_magnitude_cubic"} <= set(drawn)
+    assert any(name.startswith("robustness_") for name in drawn)
+    problems = {}
+    for name, fig in drawn.items():
+        fig.set_dpi(120)  # as the report saves them
+        found = layout_problems(fig) + _titles_overlap(fig)
+        if found:
+            problems[name] = found
+    assert problems == {}
+    for name in ("pie_vs_sparsity", "f1_by_tier", "f1_by_script"):  # rates stay rates
+        assert _in_unit_interval(drawn[name]), name
+
+
+def test_bands_follow_one_rule_and_say_so(forty_languages):
+    runs, sig, pie, model = forty_languages
+    # a tier of two languages: a mean line but no band, in the ΔF1 figure as in the small multiples
+    two = sig[sig["lang"].isin(["sw", "yo", "de", "en", "fr", "es"]) & (sig["lang"] != "yo")]
+    two = two.assign(tier=two["lang"].map({"sw": "low", "de": "low", "en": "high", "fr": "high", "es": "high"}))
+    fig = figures.delta_vs_dense(two)
+    for ax in fig.axes:
+        assert len(_band_limits(ax)) == 1  # the high tier's three languages only
+    for name, fig in figures.statistical_figures(runs, sig, pie, model)[0].items():
+        if any(_band_limits(ax) for ax in fig.axes):
+            assert figures.BAND in fig._suptitle.get_text().replace("\n", " "), name
+
+
+def test_unreplicated_comparisons_are_crosses_and_not_in_the_means(forty_languages):
+    _, sig, _, _ = forty_languages
+    assert set(sig.loc[sig["lang"] == "yo", "verdict"]) == {"unreplicated"}
+    fig = figures.delta_vs_dense(sig)
+    ax = fig.axes[0]
+    crosses = [c for c in ax.collections if c.get_label().endswith("unreplicated")]
+    assert sum(len(c.get_offsets()) for c in crosses) == int(((sig["arm"] == sig["arm"].min())
+                                                              & (sig["condition"] == "clean")
+                                                              & ~sig["replicated"]).sum()) > 0
+    clean = sig[(sig["condition"] == "clean") & (sig["arm"] == sorted(set(sig["arm"]))[0]) & sig["replicated"]]
+    expected = clean[clean["tier"] == "low"].groupby("sparsity")["delta_f1"].mean()
+    assert _lines(ax)["low mean"] == pytest.approx(expected.tolist())
+    assert any("unreplicated" in t.get_text() for t in fig.legends[0].get_texts())

@@ -156,16 +156,14 @@ def test_load_predictions_round_trip_and_errors(tmp_path):
         load_predictions(path)
 
 
-# --- vectorised modal, PIE rates and the noise floor ------------------------------------------------------
+# --- vectorised modal, per-seed PIE rates and the noise floor -------------------------------------------
 
 import numpy as np  # noqa: E402
-from scipy import stats as scipy_stats  # noqa: E402
 
-from sparsenlp.analysis.pie_floor import (COLUMNS as FLOOR_COLUMNS, balanced_splits, pie_floor_table,  # noqa: E402
-                                          resampled_floor)
+from sparsenlp.analysis.pie_floor import COLUMNS as FLOOR_COLUMNS, disagreement, pie_floor_table  # noqa: E402
 from sparsenlp.analysis.stats import Cell  # noqa: E402
+from sparsenlp.analysis.synthetic import seed_runs  # noqa: E402
 from sparsenlp.evaluation.pie import modal_codes  # noqa: E402
-from tests.synthetic import make_test_set, predict  # noqa: E402
 
 
 def test_modal_codes_follow_the_modal_rule_column_by_column():
@@ -177,17 +175,14 @@ def test_modal_codes_follow_the_modal_rule_column_by_column():
 
 def test_pie_rate_over_all_seeds_equals_find_pies():
     dense, sparse = populations()
-    table = pie_floor_table([Cell("de", "global", 0.5, "clean", dense, sparse)], n_boot=50)
+    table = pie_floor_table([Cell("de", "global", 0.5, "clean", dense, sparse)])
     assert tuple(table.columns) == FLOOR_COLUMNS
     for level in ("sentence", "token"):
         row = table[table["level"] == level].iloc[0]
         assert row["pie_rate_all"] == pytest.approx(find_pies(dense, sparse, level).fraction)
-        # three dense seeds: the floor is resampled, the rate is over all seeds, and the row is flagged
-        assert row["floor_method"] == "resampled" and row["pie_rate"] == row["pie_rate_all"] and row["too_small"]
-    sentences = make_test_set(np.random.default_rng(1), 300)
-    dense = [predict(np.random.default_rng(s), sentences, "de", 0.2, 0.05, 0.05) for s in range(5)]
-    sparse = [predict(np.random.default_rng(9 + s), sentences, "de", 0.3, 0.05, 0.05) for s in range(3)]
-    table = pie_floor_table([Cell("de", "global", 0.5, "clean", dense, sparse)], n_boot=50)
+        assert not row["too_small"] and row["reference_seeds"] == 2  # 3 + 3 seeds: a floor and an interval
+    dense, sparse = seed_runs(300, range(5), miss=0.2, test_seed=1), seed_runs(300, range(9, 12), miss=0.3, test_seed=1)
+    table = pie_floor_table([Cell("de", "global", 0.5, "clean", dense, sparse)])
     for level in ("sentence", "token"):
         row = table[table["level"] == level].iloc[0]
         ref = find_pies(dense, sparse, level)
@@ -205,94 +200,87 @@ def one_token_runs(labels: list[str]) -> list[list[dict]]:
 X, Y, Z = "B-LOC", "B-PER", "O"
 
 
-def test_halves_floor_on_dense_seeds_that_disagree_by_a_known_amount():
-    # four dense seeds; splits of {0,1,2,3}: {0,1}|{2,3}, {0,2}|{1,3}, {0,3}|{1,2}; two sparse seeds: m = 2
+def test_per_seed_rate_and_floor_on_seeds_that_disagree_by_a_known_amount():
+    # three dense seeds: each is compared with the mode of the other two (a tie goes to the smaller label);
+    # each sparse seed with the mode of each pair of dense seeds, averaged over the three pairs
     dense = one_token_runs([
-        [X, X, X, X],  # all agree: floor 0
-        [X, X, Y, Y],  # only {0,1}|{2,3} separates X from Y; the mixed halves both tie to X: floor 1/3
-        [X, Z, Z, Z],  # seed 0 alone: its half ties to min(X, Z) = X against Z in every split: floor 1
-        [Z, Y, Y, Y],  # seed 0 alone, tie to min(Z, Y) = Y: halves agree on Y: floor 0
+        [X, X, X],  # all agree: floor 0; pair modes X, X, X
+        [X, X, Y],  # seed 0 vs {X, Y} → X: 0; seed 1 vs {X, Y} → X: 0; seed 2 vs {X, X}: 1 → floor 1/3;
+                    # pair modes ({1,2}, {0,2}, {0,1}) = X, X, X
+        [X, Y, Z],  # seed 0 vs min(Y, Z) = Y: 1; seed 1 vs min(X, Z) = X: 1; seed 2 vs min(X, Y) = X: 1 → 1;
+                    # pair modes Y, X, X
     ])
     sparse = one_token_runs([
-        [Y, Y],  # every reference half is X: rate 1
-        [X, X],  # the reference halves {0,1}, {0,2}, {0,3} are X, X, X: rate 0
-        [Z, Z],  # references X, X, X: rate 1
-        [Y, Z],  # sparse mode min(Y, Z) = Y; references Y: rate 0
+        [Y, X],  # Y differs from every pair mode: 1; X from none: 0 → rate 1/2
+        [X, X],  # 0
+        [Y, Z],  # Y differs from X, X (2 of 3): 2/3; Z from all: 1 → rate 5/6
     ])
-    table = pie_floor_table([Cell("de", "a", 0.9, "clean", dense, sparse)], levels=("sentence",), n_boot=200)
+    table = pie_floor_table([Cell("de", "a", 0.9, "clean", dense, sparse)], levels=("sentence",))
     row = table.iloc[0]
-    assert row["floor_method"] == "halves" and not row["too_small"]
-    assert row["noise_floor"] == pytest.approx((0 + 1 / 3 + 1 + 0) / 4)
-    assert row["pie_rate"] == pytest.approx((1 + 0 + 1 + 0) / 4)
-    assert row["excess"] == pytest.approx(0.5 - 1 / 3)
-    assert row["pie_rate_all"] == pytest.approx(find_pies(dense, sparse).fraction)
-    token = pie_floor_table([Cell("de", "a", 0.9, "clean", dense, sparse)], levels=("token",), n_boot=200).iloc[0]
+    assert row["noise_floor"] == pytest.approx((0 + 1 / 3 + 1) / 3)
+    assert row["pie_rate"] == pytest.approx((1 / 2 + 0 + 5 / 6) / 3)
+    assert row["excess"] == pytest.approx(row["pie_rate"] - row["noise_floor"])
+    rate, floor = disagreement(np.array([[0, 0, 0], [0, 0, 1], [0, 1, 2]]).T, np.array([[1, 0, 1], [0, 0, 2]]))
+    assert rate.mean(axis=0).tolist() == pytest.approx([1 / 2, 0, 5 / 6])
+    assert floor.mean(axis=0).tolist() == pytest.approx([0, 1 / 3, 1])
+    token = pie_floor_table([Cell("de", "a", 0.9, "clean", dense, sparse)], levels=("token",)).iloc[0]
     assert (token["pie_rate"], token["noise_floor"]) == pytest.approx((row["pie_rate"], row["noise_floor"]))
 
 
-def test_resampled_floor_is_the_exact_expectation_over_draws():
-    # dense seeds tag X, X, Y. Two draws of 3 with replacement: mode X unless ≥ 2 draws hit seed 2:
-    # P(Y) = 3·(1/3)²·(2/3) + (1/3)³ = 7/27, so P(modes differ) = 1 − (20/27)² − (7/27)² = 280/729.
-    codes = np.array([[0], [0], [1]])
-    assert resampled_floor(codes, 3)[0] == pytest.approx(280 / 729)
-    # draws of 2: a tie {X, Y} goes to X, so the mode is Y only for {2, 2}: 1 − (8/9)² − (1/9)² = 16/81
-    assert resampled_floor(codes, 2)[0] == pytest.approx(16 / 81)
-    assert resampled_floor(np.array([[4], [4], [4]]), 3)[0] == 0.0  # dense seeds agree: no noise
-
-
-def test_splits_are_every_balanced_split_once_or_a_reproducible_sample():
-    assert balanced_splits(4) == [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
-    assert len(balanced_splits(5)) == 10 and len(balanced_splits(6)) == 10
-    with pytest.raises(ValueError, match="exceed max_splits"):
-        balanced_splits(8)
-    drawn = balanced_splits(8, np.random.default_rng(0), max_splits=20)
-    assert len(drawn) == len(set(drawn)) == 20 and drawn == balanced_splits(8, np.random.default_rng(0), 20)
+def test_token_rates_are_tokens_over_tokens():
+    dense, sparse = seed_runs(200, range(3), miss=0.2, test_seed=5), seed_runs(200, range(7, 10), miss=0.35, test_seed=5)
+    row = pie_floor_table([Cell("de", "a", 0.5, "clean", dense, sparse)], levels=("token",)).iloc[0]
+    # by hand on the rows: a dense seed's tag differs from the mode of the other two (ties to the smaller tag)
+    by_id = [{r["id"]: r for r in run} for run in dense]
+    ids = sorted(by_id[0])
+    differ = total = 0
+    for r in range(3):
+        others = [o for o in range(3) if o != r]
+        for i in ids:
+            for t, tag in enumerate(by_id[r][i]["pred"]):
+                differ += tag != modal([by_id[o][i]["pred"][t] for o in others])
+                total += 1
+    assert row["noise_floor"] == pytest.approx(differ / total) and row["n_units"] == total / 3
 
 
 def test_sparse_runs_that_behave_like_dense_sit_on_the_floor():
-    sentences = make_test_set(np.random.default_rng(2), 3000)
-    runs = [predict(np.random.default_rng(s), sentences, "de", 0.2, 0.05, 0.05) for s in range(9)]
-    worse = [predict(np.random.default_rng(50 + s), sentences, "de", 0.35, 0.05, 0.05) for s in range(3)]
-    table = pie_floor_table([Cell("de", "null", 0.5, "clean", runs[:6], runs[6:]),
-                             Cell("de", "drop", 0.5, "clean", runs[:6], worse)], n_boot=1000)
+    runs = seed_runs(3000, range(6), miss=0.2, test_seed=2)
+    worse = seed_runs(3000, range(50, 53), miss=0.35, test_seed=2)
+    table = pie_floor_table([Cell("de", "null", 0.5, "clean", runs[:3], runs[3:]),
+                             Cell("de", "drop", 0.5, "clean", runs[:3], worse)])
     for level in ("sentence", "token"):
         null = table[(table["arm"] == "null") & (table["level"] == level)].iloc[0]
         drop = table[(table["arm"] == "drop") & (table["level"] == level)].iloc[0]
-        assert null["excess_ci_low"] < 0 < null["excess_ci_high"]
+        assert null["excess_ci_low"] < 0 < null["excess_ci_high"] and null["excess_p"] > 0.05
         assert drop["excess_ci_low"] > 0 and drop["pie_rate"] > drop["noise_floor"] > 0
         assert null["noise_floor"] == drop["noise_floor"]  # the floor depends on the dense runs only
 
 
-def test_excess_interval_agrees_with_scipy_bootstrap_of_the_per_sentence_excess():
-    from sparsenlp.analysis.encode import TestSet
-    from sparsenlp.analysis.pie_floor import pie_rates
-
-    sentences = make_test_set(np.random.default_rng(3), 1500)
-    dense = [predict(np.random.default_rng(s), sentences, "de", 0.2, 0.05, 0.05) for s in range(4)]
-    sparse = [predict(np.random.default_rng(20 + s), sentences, "de", 0.3, 0.05, 0.05) for s in range(2)]
-    n_boot = 4000
-    row = pie_floor_table([Cell("de", "a", 0.5, "clean", dense, sparse)], levels=("sentence",), n_boot=n_boot).iloc[0]
-    test = TestSet(dense[0], "de", "clean")
-    codes = [test.encode(r).codes for r in [*dense, *sparse]]  # every run first: ranks need the whole vocabulary
-    d, s = test.sentence_ranks(np.vstack(codes[:4])), test.sentence_ranks(np.vstack(codes[4:]))
-    rate, floor, _ = pie_rates(d, s, dense_names=("de", "clean", "sentence"),
-                               sparse_names=("de", "clean", "sentence", "a", 0.5))
-    assert row["excess"] == pytest.approx((rate - floor).mean())
-    ref = scipy_stats.bootstrap((rate - floor,), np.mean, n_resamples=n_boot, method="percentile",
-                                rng=np.random.default_rng(1))
-    se = ref.standard_error
-    assert abs(row["excess_ci_low"] - ref.confidence_interval.low) < 0.25 * se
-    assert abs(row["excess_ci_high"] - ref.confidence_interval.high) < 0.25 * se
+def test_excess_interval_is_the_t_interval_of_the_per_seed_rates_without_sentence_effects():
+    """One-token sentences whose every run is right or wrong as a whole: with the same share of sentences
+    on which each seed is wrong everywhere, the interval is Student's over the per-seed rates."""
+    rng = np.random.default_rng(4)
+    n = 400
+    rates = {"dense": [0.10, 0.14, 0.12], "sparse": [0.2, 0.25, 0.18]}
+    wrong = {name: [rng.random(n) < r for r in rs] for name, rs in rates.items()}
+    labels = [[Y if wrong[name][r][s] else X for name in ("dense", "sparse") for r in range(3)] for s in range(n)]
+    runs = one_token_runs(labels)
+    row = pie_floor_table([Cell("de", "a", 0.5, "clean", runs[:3], runs[3:])], levels=("sentence",)).iloc[0]
+    dense_codes = np.array([[int(w) for w in wrong["dense"][r]] for r in range(3)])
+    sparse_codes = np.array([[int(w) for w in wrong["sparse"][r]] for r in range(3)])
+    rate, floor = disagreement(dense_codes, sparse_codes)
+    assert row["pie_rate"] == pytest.approx(rate.mean()) and row["noise_floor"] == pytest.approx(floor.mean())
+    assert row["excess_df"] >= 4 and row["excess_ci_low"] < row["excess"] < row["excess_ci_high"]
 
 
 def test_small_populations_are_flagged():
-    sentences = make_test_set(np.random.default_rng(4), 50)
-    runs = [predict(np.random.default_rng(s), sentences, "de", 0.3) for s in range(6)]
-    table = pie_floor_table([Cell("de", "k3", 0.5, "clean", runs[:3], runs[3:5]),
-                             Cell("de", "s1", 0.5, "clean", runs[:4], runs[4:5]),
-                             Cell("de", "ok", 0.5, "clean", runs[:4], runs[4:6])], levels=("sentence",), n_boot=20)
-    assert table.set_index("arm")["too_small"].to_dict() == {"k3": True, "s1": True, "ok": False}
-    assert table.set_index("arm")["floor_method"].to_dict() == {"k3": "resampled", "s1": "halves", "ok": "halves"}
+    runs = seed_runs(50, range(6), miss=0.3, test_seed=4)
+    table = pie_floor_table([Cell("de", "d1", 0.5, "clean", runs[:1], runs[3:5]),
+                             Cell("de", "s1", 0.5, "clean", runs[:3], runs[4:5]),
+                             Cell("de", "ok", 0.5, "clean", runs[:2], runs[4:6])], levels=("sentence",))
+    flags = table.set_index("arm")
+    assert flags["too_small"].to_dict() == {"d1": True, "s1": True, "ok": False}
+    assert np.isnan(flags.loc["d1", "noise_floor"]) and np.isfinite(flags.loc["s1", "noise_floor"])
     with pytest.raises(SparseNLPError, match="unknown PIE level"):
         pie_floor_table([Cell("de", "ok", 0.5, "clean", runs[:4], runs[4:6])], levels=("entity",))
 
@@ -301,12 +289,11 @@ def test_quoted_examples_are_the_sentence_pies_of_find_pies():
     from sparsenlp.analysis.dense_comparison import compare_to_dense
 
     dense, sparse = populations()
-    sentences = make_test_set(np.random.default_rng(2), 200)
-    more_dense = [predict(np.random.default_rng(s), sentences, "sw", 0.2, 0.05, 0.05) for s in range(3)]
-    more_sparse = [predict(np.random.default_rng(7 + s), sentences, "sw", 0.35, 0.05, 0.05) for s in range(2)]
+    more_dense = seed_runs(200, range(3), "sw", miss=0.2, test_seed=2)
+    more_sparse = seed_runs(200, range(7, 9), "sw", miss=0.35, test_seed=2)
     cells = [Cell("de", "global", 0.5, "clean", dense, sparse),
              Cell("sw", "global", 0.9, "clean", more_dense, more_sparse)]
-    examples = compare_to_dense(cells, n_boot=50, n_examples=3).examples
+    examples = compare_to_dense(cells, n_examples=3).examples
     for cell in cells:
         ref = find_pies(cell.dense, cell.sparse, "sentence", n_examples=3).examples
         got = examples[examples["lang"] == cell.lang]
@@ -314,4 +301,4 @@ def test_quoted_examples_are_the_sentence_pies_of_find_pies():
         for name in ("tokens", "gold", "dense", "sparse"):
             assert got[name].tolist() == [" ".join(getattr(ex, name)) for ex in ref]
         assert set(got["arm"]) == {"global"} and set(got["sparsity"]) == {cell.sparsity}
-    assert compare_to_dense(cells, n_boot=50).examples.empty  # none unless asked for
+    assert compare_to_dense(cells).examples.empty  # none unless asked for

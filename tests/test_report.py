@@ -39,7 +39,7 @@ from sparsenlp.tracking.compact import CompactPredictions
 from sparsenlp.train import run
 from tests.conftest import REPO
 from tests.helpers import compose_run
-from tests.synthetic import make_test_set, predict, write_run
+from sparsenlp.analysis.synthetic import make_test_set, predict, write_run
 
 pytestmark = pytest.mark.slow  # a sweep of ten tiny end-to-end runs (≈20 s) and reports over it
 
@@ -133,7 +133,8 @@ def test_one_row_per_run_language_condition(sweep, table):
     assert len(table) == len(expected) == 30
     assert set(zip(table["run_dir"], table["lang"], table["condition"])) == expected
     assert set(collect.COLUMNS) <= set(table.columns)
-    assert {"run_dir", "arm", "setting", "lang", "tier", "script", "family", "train_size", "transfer", "model",
+    assert {"run_dir", "arm", "setting", "lang", "tier", "script", "family", "train_size", "split_train_size",
+            "subwords_per_word", "seen_entity_share", "transfer", "model",
             "regime", "method", "scope", "structure", "schedule", "embeddings", "target_sparsity", "quantization",
             "achieved_sparsity", "seed", "condition", "perturbation", "severity", "precision", "recall", "f1",
             "f1_PER", "f1_ORG", "f1_LOC", "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
@@ -167,7 +168,8 @@ def test_language_facts_follow_the_languages_config(table):
         entry = languages["langs"][row.lang]
         assert row.tier == ("high" if entry["train_size"] >= languages["tier_min_train_sentences"] else "low")
         assert (row.script, row.family, row.lang_name) == (entry["script"], entry["family"], entry["name"])
-        assert row.train_size == entry["train_size"] and not row.transfer
+        assert row.split_train_size == entry["train_size"] and not row.transfer
+        assert row.train_size == _record(row.run_dir)["data"]["train_sentences_per_lang"][row.lang] == 300
     assert dict(zip(table["lang"], table["tier"])) == {"de": "high", "sw": "low"}
 
 
@@ -206,8 +208,14 @@ def test_significance_has_one_row_per_language_arm_sparsity_and_condition(report
     assert len(sig) == len(LANGS) * 2 * len(CONDITIONS)
     assert not sig.duplicated(["lang", "arm", "sparsity", "condition"]).any()
     assert set(sig["arm"]) == {GLOBAL, LAYERWISE} and set(sig["sparsity"]) == {0.5}
-    assert set(sig["correction"]) == {"holm"} and set(sig["family_size"]) == {len(LANGS)}
+    assert set(sig["correction"]) == {"holm"}
     assert dict(zip(sig["arm"], sig["n_seeds"])) == {GLOBAL: 2, LAYERWISE: 1} and set(sig["n_dense_seeds"]) == {2}
+    # one layer-wise seed: unreplicated, out of every family and verdict
+    assert dict(zip(sig["arm"], sig["replicated"])) == {GLOBAL: True, LAYERWISE: False}
+    assert dict(zip(sig["arm"], sig["family_size"])) == {GLOBAL: len(LANGS), LAYERWISE: 0}
+    assert set(sig.loc[sig["arm"] == LAYERWISE, "verdict"]) == {"unreplicated"}
+    # what the runs trained on, not the WikiANN split: 300 sentences of each language (data.train_limit)
+    assert set(sig["train_size"]) == {300} and set(sig["split_train_size"]) == {20000, 1000}
     assert (sig["ci_low"] <= sig["delta_f1"]).all() and (sig["delta_f1"] <= sig["ci_high"]).all()
     assert set(sig["tier"]) == {"high", "low"} and set(sig["method"]) == {"global_magnitude", "layerwise_magnitude"}
 
@@ -233,11 +241,12 @@ def test_significance_values_equal_seqeval_and_stats_on_the_prediction_files(swe
 
 
 def test_the_correction_can_be_benjamini_hochberg(sweep, tmp_path):
-    assert main([str(sweep["dir"]), "--out", str(tmp_path), "--correction", "bh", "--no-pie", "--n-boot", "500"]) == 3
+    assert main([str(sweep["dir"]), "--out", str(tmp_path), "--correction", "bh", "--no-pie"]) == 3
     sig = pd.read_csv(tmp_path / "significance.csv")
     assert set(sig["correction"]) == {"fdr_bh"}
-    for _, family in sig.groupby(["arm", "sparsity", "condition"]):
+    for _, family in sig[sig["replicated"]].groupby(["arm", "sparsity", "condition"]):
         assert family["p_adjusted"].tolist() == pytest.approx(multipletests(family["p_value"], method="fdr_bh")[1])
+    assert sig.loc[~sig["replicated"], "p_adjusted"].isna().all()
     assert "Benjamini–Hochberg" in (tmp_path / "summary.md").read_text()
     assert not (tmp_path / "pie.csv").exists()  # --no-pie: no PIE table
 
@@ -249,7 +258,7 @@ def test_pie_rates_and_floors_equal_pie_floor_on_the_prediction_files(sweep, rep
     pie = pd.read_csv(report / "pie.csv")
     assert set(PIE) <= set(pie.columns) and set(pie["condition"]) == set(CONDITIONS)
     assert len(pie) == len(LANGS) * 2 * len(CONDITIONS) * 2  # × sentence and token level
-    assert pie["too_small"].all()  # 2 dense seeds cannot give two disjoint halves
+    assert (pie["too_small"] == (pie["n_sparse"] < 2)).all()  # 2 + 2 seeds give a floor; 1 sparse seed does not
     for lang in LANGS:
         dense = _predictions(sweep, lang, "char_noise@0.1", "dense-s1", "dense-s2")
         sparse = _predictions(sweep, lang, "char_noise@0.1", "layerwise-s1")
@@ -326,17 +335,25 @@ def test_summary_opens_with_provenance_and_names_skipped_records(sweep, report):
 def test_summary_counts_verdicts_per_arm_and_sparsity_overall_and_per_tier(report):
     sig = pd.read_csv(report / "significance.csv")
     verdicts = _section((report / "summary.md").read_text(), "Sparse vs dense")
-    assert "Holm" in verdicts
+    assert "Holm" in verdicts and "comparisons are unreplicated" in verdicts
+    header = next(line for line in verdicts.splitlines() if line.startswith("| condition"))
+    names = [c.strip() for c in header.strip("|").split("|")]
     lines = [line for line in verdicts.splitlines() if line.startswith("| ") and "0.500" in line]
     assert len(lines) == 2 * len(CONDITIONS)  # one per arm × sparsity × condition
     for line in lines:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        condition, arm = cells[0], cells[1]
-        rows = sig[(sig["condition"] == condition) & (sig["arm"] == arm)]
+        cells = dict(zip(names, (c.strip() for c in line.strip("|").split("|"))))
+        rows = sig[(sig["condition"] == cells["condition"]) & (sig["arm"] == cells["arm"])]
         expected = [" / ".join(str(int((g["verdict"] == v).sum())) for v in ("better", "worse", "indistinguishable"))
                     for g in (rows, rows[rows["tier"] == "high"], rows[rows["tier"] == "low"])]
-        assert cells[3:6] == expected
-        assert float(cells[6]) == pytest.approx(rows["delta_f1"].mean(), abs=5e-4)
+        assert [cells["all: better / worse / indistinguishable"], cells["high"], cells["low"]] == expected
+        tested = rows[rows["replicated"] & rows["rel_delta_f1"].notna()]
+        assert cells["not tested: unreplicated / no F1"] == f"{int((~rows['replicated']).sum())} / 0"
+        assert int(cells["languages in the means"]) == len(tested)
+        if tested.empty:
+            assert cells["mean ΔF1"] == cells["mean relative ΔF1"] == "–"
+        else:
+            assert float(cells["mean ΔF1"]) == pytest.approx(tested["delta_f1"].mean(), abs=5e-4)
+            assert float(cells["mean relative ΔF1"]) == pytest.approx(tested["rel_delta_f1"].mean(), abs=5e-4)
 
 
 def test_reports_never_mix_arms_rows_per_arm(sweep, report, table):
@@ -370,7 +387,7 @@ def test_runs_figures_are_drawn_without_a_dense_baseline(sweep, tmp_path):
     for run_dir, (_, label) in sweep["jobs"].items():
         if not label.startswith("dense"):
             shutil.copytree(run_dir, sparse_only / Path(run_dir).name)
-    report = sweep_report.analyse(sparse_only, Options(jobs=1, n_boot=200))
+    report = sweep_report.analyse(sparse_only, Options(jobs=1))
     assert set(report.figures) == {name for name in FIGURES if name.startswith(("f1_by_", "robustness_"))}
     assert any(note.startswith("no comparison figure drawn") for note in report.notes)
 
@@ -413,7 +430,7 @@ def _several_arms(root: Path) -> dict:
 
 def test_a_sweep_of_several_arms_never_mixes_them(tmp_path):
     dense_f1 = _several_arms(tmp_path)
-    result = sweep_report.analyse(tmp_path, Options(n_boot=300), draw=False)
+    result = sweep_report.analyse(tmp_path, Options(), draw=False)
     sig, pie = result.comparison.significance, result.comparison.pie
     arms = {"mbert/per_language/global_magnitude·cubic": {0.5, 0.9},
             "mbert/per_language/global_magnitude·cubic+emb": {0.5},

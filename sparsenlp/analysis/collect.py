@@ -8,9 +8,13 @@ no aggregate here mixes arms: seeds are the only axis averaged over.
 Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, criterion, scope, structure,
 schedule, embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
 ``setting`` (the label without the sparsity level: one line of a figure), the seed, the training
-languages, the test language's facts (tier, script, family, train_size) and whether it is zero-shot
-``transfer``; ``perturbation``/``severity`` split the condition (``clean``: 0); ``gap`` and
-``gap_ratio`` are NaN on the clean condition; F1 per entity type is NaN where a type has no support.
+languages, the test language's facts (tier, script, family, ``split_train_size``: its WikiANN training
+split) and whether it is zero-shot ``transfer``; what the run's data was for that language
+(:data:`DATA_FACTS`: ``train_size``, the sentences of it actually trained on, 0 for zero-shot; tokenizer
+fertility; entity overlap with the training data); ``perturbation``/``severity`` split the condition
+(``clean``: 0); ``gap`` and ``gap_ratio`` are NaN on the clean condition; F1 per entity type is NaN where a
+type has no support. A value a record does not give (an F1 without entities, a fact an older record lacks)
+is NaN, never 0.
 """
 from __future__ import annotations
 
@@ -39,9 +43,14 @@ MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
 # What distinguishes sparse arms within a MATCH cell.
 SPARSE = tuple(k for k in ARM if k not in MATCH)
 NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in groupby)
+# Per test language, what the run's data was, from ``record.data.facts[lang]`` (column → its field there);
+# records without it give the sentences trained on from ``data.train_sentences_per_lang`` and NaN otherwise.
+# The single-entity share of a test set is computed from the test set itself (stats.COLUMNS).
+DATA_FACTS = {"train_size": "train_sentences", "subwords_per_word": "subwords_per_word",
+              "seen_entity_share": "seen_entity_share"}
 COLUMNS = (
     "run_dir", "arm", "setting", *ARM, "seed", "train_langs", "lang", "lang_name", "tier", "script",
-    "family", "train_size", "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
+    "family", "split_train_size", *DATA_FACTS, "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
     "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
     "train_sentences", "test_sentences",
 )
@@ -95,6 +104,17 @@ def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def data_facts(record: RunRecord, lang: str) -> dict[str, float]:
+    """:data:`DATA_FACTS` of one test language of a run (see there)."""
+    facts = getattr(record.data, "facts", None) or {}
+    entry = facts.get(lang)
+    if entry is not None:
+        get = entry.get if isinstance(entry, dict) else lambda name: getattr(entry, name, None)
+        return {column: _nan(get(field)) for column, field in DATA_FACTS.items()}
+    return {**{column: math.nan for column in DATA_FACTS},
+            "train_size": float(record.data.train_sentences_per_lang.get(lang, 0))}
+
+
 def record_rows(run_dir: Path, record: RunRecord) -> list[dict[str, Any]]:
     """The tidy rows of one run: one per test language × condition, and again for the quantized model when
     the run quantized it (its arm then says ``quantization``; the fp32 rows say ``none``)."""
@@ -123,14 +143,14 @@ def _section_rows(run_dir: Path, record: RunRecord, quantization: str, test: dic
     for lang, conditions in test.items():
         facts = record.languages[lang]
         lang_cols = {"lang": lang, "lang_name": facts.name, "tier": facts.tier, "script": facts.script,
-                     "family": facts.family, "train_size": facts.train_size, "transfer": facts.transfer,
-                     "test_sentences": record.data.test_sentences[lang]}
+                     "family": facts.family, "split_train_size": facts.train_size, "transfer": facts.transfer,
+                     "test_sentences": record.data.test_sentences[lang], **data_facts(record, lang)}
         for condition, metrics in conditions.items():
             perturbation, severity = _condition(condition)
             gap = robustness.get(lang, {}).get(condition)
             rows.append({
                 **run, **lang_cols, "condition": condition, "perturbation": perturbation, "severity": severity,
-                "precision": metrics.precision, "recall": metrics.recall, "f1": metrics.f1,
+                "precision": _nan(metrics.precision), "recall": _nan(metrics.recall), "f1": _nan(metrics.f1),
                 **{f"f1_{t}": _nan(metrics.per_type[t].f1 if t in metrics.per_type else None) for t in ENTITY_TYPES},
                 "gap": _nan(gap and gap.gap), "gap_ratio": _nan(gap and gap.gap_ratio),
             })
@@ -148,7 +168,10 @@ def runs_table(sweep_dir: str | Path) -> pd.DataFrame:
     return table_from_records(load_records(sweep_dir)[0])
 
 
+LANGUAGE_FACTS = ("lang", "lang_name", "tier", "script", "family", "split_train_size")
+
+
 def language_facts(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per language: its name, tier, script, family and training size."""
-    facts = ["lang", "lang_name", "tier", "script", "family", "train_size"]
-    return table[facts].drop_duplicates("lang").reset_index(drop=True)
+    """One row per language: its name, tier, script, family and WikiANN training split size (facts of the
+    language, the same in every run; what a run trained on is per run, :data:`DATA_FACTS`)."""
+    return table[list(LANGUAGE_FACTS)].drop_duplicates("lang").reset_index(drop=True)

@@ -1,6 +1,6 @@
 """Prediction rows → aligned integer arrays, once per run, so that the statistics are numpy sums.
 
-The significance bootstrap (:mod:`sparsenlp.analysis.stats`) and the PIE noise floor
+The significance test (:mod:`sparsenlp.analysis.stats`) and the PIE noise floor
 (:mod:`sparsenlp.analysis.pie_floor`) never look at tags again. Per run and test sentence they need
 
 - the number of predicted spans and of correctly predicted spans (type, start, end), with spans as
@@ -359,6 +359,19 @@ class TestSet:
         starts = np.repeat(np.cumsum(self.n_tokens) - self.n_tokens, self.n_tokens)
         within = np.arange(int(self.n_tokens.sum())) - starts
         return flat[np.repeat(offsets[codes], self.n_tokens, axis=-1) + within]
+
+    @property
+    def single_entity_share(self) -> float:
+        """Share of sentences whose tokens are all one gold entity span (``B-X`` then ``I-X`` to the end): a
+        test-set fact the covariate model uses, NaN for an empty test set."""
+        if len(self.ids) == 0:
+            return float("nan")
+        codes, counts = np.unique(self.gold_codes, return_counts=True)
+
+        def whole(tags: tuple[str, ...]) -> bool:
+            return bool(tags) and tags[0].startswith("B-") and all(t == "I-" + tags[0][2:] for t in tags[1:])
+
+        return float(sum(int(c) for code, c in zip(codes, counts) if whole(self.sequence(int(code)))) / len(self.ids))
 
     @property
     def token_sentence(self) -> np.ndarray:

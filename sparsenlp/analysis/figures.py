@@ -6,15 +6,20 @@ Inputs (one row each; ``dense`` rows of a runs table have ``arm="dense"`` and ``
   :func:`f1_small_multiples`), one row per run × test language × condition;
 - significance table (:func:`sparsenlp.analysis.stats.significance_table`) with ``tier`` (and
   ``train_size``, optionally ``name``, for :func:`delta_heatmap`) merged in;
-- PIE table (:func:`sparsenlp.analysis.pie_floor.pie_floor_table`) with ``tier`` merged in.
+- PIE table (:func:`sparsenlp.analysis.pie_floor.pie_floor_table`) with ``tier`` merged in;
+- covariate table (:func:`sparsenlp.analysis.covariates.covariate_table`).
 
 Rules every figure follows: one panel per arm and never an average over arms or perturbation kinds;
-seeds are averaged within a language first, then languages are averaged with equal weight, and every
-mean carries a 95 % t-interval over languages (languages are the replicates of a tier mean; the
-seed and sentence noise of each language's value is in the significance table); robustness is shown
+seeds are averaged within a language first, then languages are averaged with equal weight; **one band
+rule**: a mean over languages carries its 95 % t-interval over languages as a band wherever it averages
+at least :data:`MIN_BAND` languages, and no band elsewhere (with 2, t = 12.7 makes a band meaningless),
+and every figure says so (languages are the replicates of a tier mean; the seed and sentence noise of
+each language's value is in the significance table); rates (F1, PIE rates) are drawn within [0, 1];
+comparisons with one seed on a side are drawn as crosses, marked "unreplicated"; robustness is shown
 as perturbed F1 and as the relative gap (clean − perturbed) / clean, never as a quantity that improves
 when the model gets worse; the x axis spaces sparsities by the log of the remaining weights, so 0.9,
-0.95 and 0.98 are as far apart as the halvings they are; legends sit below the panels, never on data.
+0.95 and 0.98 are as far apart as the halvings they are; legends sit below the panels, never on data,
+with as many columns as fit the canvas; titles wrap to their panel's width.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ from matplotlib.patches import Patch
 from scipy import stats as scipy_stats
 
 DENSE = "dense"
+MIN_BAND = 3  # languages a mean needs for its t-interval to be drawn
+BAND = f"band: 95% t-interval over languages, where ≥ {MIN_BAND}"
 TIER_COLORS = {"high": "tab:blue", "low": "tab:orange"}
 ARM_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:red", "tab:gray")
 CONFIDENCE = 0.95
@@ -131,9 +138,46 @@ def _suptitle(fig: Figure, text: str, fontsize: float | None = None) -> None:
 
 
 def _legend_below(fig: Figure, handles: Sequence, ncols: int | None = None, title: str | None = None) -> None:
-    """A figure legend under every panel (constrained layout makes room for it outside the axes)."""
-    fig.legend(handles=list(handles), loc="outside lower center", ncols=ncols or min(len(handles), 4),
-               fontsize="small", title=title, title_fontsize="small", frameon=False)
+    """A figure legend under every panel (constrained layout makes room for it outside the axes); fewer
+    columns where the canvas is too narrow for them (:func:`_declutter`)."""
+    legend = fig.legend(handles=list(handles), loc="outside lower center", ncols=ncols or min(len(handles), 4),
+                        fontsize="small", title=title, title_fontsize="small", frameon=False)
+    legend._sparsenlp_handles = (list(handles), title)
+
+
+def _fit_legends(fig: Figure, canvas) -> None:
+    """Redraw each figure legend with one column fewer until it fits the canvas's width."""
+    for legend in list(fig.legends):
+        handles, title = getattr(legend, "_sparsenlp_handles", (None, None))
+        ncols = legend._ncols
+        while handles and ncols > 1 and legend.get_window_extent(canvas.get_renderer()).width > fig.bbox.width - 4:
+            legend.remove()
+            ncols -= 1
+            legend = fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize="small",
+                                title=title, title_fontsize="small", frameon=False)
+            legend._sparsenlp_handles = (handles, title)
+            canvas.draw()
+
+
+def _wrap(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` in lines that fit ``width_in`` inches at ``fontsize`` points, breaking after spaces and '/'."""
+    chars = max(8, int(width_in * 72 / (0.6 * fontsize)))
+    lines = []
+    for paragraph in text.split("\n"):
+        words, line = [w for w in paragraph.replace("/", "/\0").replace(" ", " \0").split("\0") if w], ""
+        for word in words:
+            if line and len(line + word.rstrip()) > chars:
+                lines.append(line.rstrip())
+                line = ""
+            line += word
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _panel_title(ax, text: str, fontsize: float = 10.0) -> None:
+    """A panel title wrapped to the panel's width, so neighbouring titles never run into each other."""
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    ax.set_title(_wrap(text, width, fontsize), fontsize=fontsize)
 
 
 def _bottom_labels(axes: np.ndarray, n: int, label: str) -> None:
@@ -150,6 +194,7 @@ def _declutter(fig: Figure) -> Figure:
     """Turn an axis's x tick labels vertical where neighbours would touch (narrow panels)."""
     canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)  # Agg measures text
     canvas.draw()
+    _fit_legends(fig, canvas)
     renderer = canvas.get_renderer()
     for ax in fig.axes:
         labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
@@ -159,17 +204,26 @@ def _declutter(fig: Figure) -> Figure:
     return fig
 
 
-def _band(ax, x, g: pd.DataFrame, color: str, label: str, alpha_band: float = 0.18, **kw) -> None:
-    """A mean line with its interval as a band (the band is labelled ``_band`` so legends skip it)."""
+def _band(ax, x, g: pd.DataFrame, color: str, label: str, alpha_band: float = 0.18,
+          limits: tuple[float, float] | None = None, **kw) -> None:
+    """A mean line with its t-interval as a band where the mean is over ≥ :data:`MIN_BAND` languages (the
+    band is labelled ``_band`` so legends skip it); ``limits`` clip the band to a quantity's range (a rate's
+    [0, 1])."""
     ax.plot(x, g["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8, label=label, **kw)
-    ax.fill_between(x, g["low"], g["high"], color=color, alpha=alpha_band, linewidth=0, label="_band")
+    shown = (g["n"] >= MIN_BAND).to_numpy()
+    if shown.any():
+        low, high = g["low"].to_numpy(float), g["high"].to_numpy(float)
+        if limits is not None:
+            low, high = np.clip(low, *limits), np.clip(high, *limits)
+        ax.fill_between(np.asarray(x, dtype=float), np.where(shown, low, np.nan), np.where(shown, high, np.nan),
+                        color=color, alpha=alpha_band, linewidth=0, label="_band")
 
 
 def _tier_color(tier: str) -> str:
     return TIER_COLORS.get(tier, "tab:gray")
 
 
-def _tier_handles(tiers: Sequence[str], what: str = "mean over languages, 95% CI") -> list:
+def _tier_handles(tiers: Sequence[str], what: str = "mean over languages") -> list:
     return [Line2D([], [], color=_tier_color(t), marker="o", markersize=3.5, label=f"{t}-resource ({what})")
             for t in sorted(set(tiers))]
 
@@ -211,17 +265,20 @@ def robustness(runs: pd.DataFrame, arm: str, metric: str = "f1", ncols: int = 4)
     for ax, condition in zip(axes.ravel(), conditions):
         sub = rows[rows["condition"] == condition]
         for tier, g in group_means(sub, ["tier", "sparsity"], metric).groupby("tier"):
-            _band(ax, g["sparsity"], g, _tier_color(tier), f"{tier}")
+            _band(ax, g["sparsity"], g, _tier_color(tier), f"{tier}", limits=(0.0, 1.0) if metric == "f1" else None)
         if metric == "relative_gap":
             ax.axhline(0.0, color="black", linewidth=0.7)
+        else:
+            ax.set_ylim(0.0, 1.0)
         sparsity_axis(ax, rows["sparsity"], label=None)
-        ax.set_title(condition, fontsize="medium")
+        _panel_title(ax, condition)
     _bottom_labels(axes, len(conditions), "sparsity (%)")
     for ax in axes[:, 0]:
         ax.set_ylabel("perturbed F1" if metric == "f1" else "relative gap\n(clean − perturbed) / clean")
     what = ("F1 on each perturbed test set" if metric == "f1"
             else "Relative robustness gap, (clean F1 − perturbed F1) / clean F1 (higher = less robust)")
-    _suptitle(fig, f"{arm}: {what} vs sparsity\none panel per perturbation; x: log scale of remaining weights")
+    _suptitle(fig, f"{arm}: {what} vs sparsity\none panel per perturbation; {BAND}; x: log scale of remaining "
+                   "weights; a perturbation that cannot apply to a language leaves it out")
     _legend_below(fig, _tier_handles(table["tier"]))
     return _declutter(fig)
 
@@ -229,11 +286,16 @@ def robustness(runs: pd.DataFrame, arm: str, metric: str = "f1", ncols: int = 4)
 # --- change vs dense --------------------------------------------------------------------------------------
 
 
+def _replicated(rows: pd.DataFrame) -> np.ndarray:
+    return rows["replicated"].astype(bool).to_numpy() if "replicated" in rows else np.ones(len(rows), dtype=bool)
+
+
 def delta_vs_dense(sig: pd.DataFrame, relative: bool = False, condition: str = "clean",
                    alpha: float = 0.05) -> Figure:
     """ΔF1 vs dense (absolute, or relative to dense F1) against sparsity, one panel per arm: per tier the
-    mean over languages with a 95% CI band, and each language as a dot, filled when significant after the
-    table's correction (p_adjusted < ``alpha``), hollow when not."""
+    mean over its replicated languages (band: the one rule), and each language as a dot, filled when
+    significant after the table's correction (p_adjusted < ``alpha``), hollow when not, a cross when the
+    comparison is unreplicated (one seed on a side: not tested, not in the means)."""
     value = "rel_delta_f1" if relative else "delta_f1"
     sub = sig[sig["condition"] == condition]
     if sub.empty:
@@ -248,25 +310,34 @@ def delta_vs_dense(sig: pd.DataFrame, relative: bool = False, condition: str = "
             t = rows[rows["tier"] == tier]
             color = _tier_color(tier)
             x = _inverse(_forward(t["sparsity"]) + offsets[tier])
-            significant = (t["p_adjusted"] < alpha).to_numpy()
+            replicated = _replicated(t)
+            significant = (t["p_adjusted"] < alpha).to_numpy() & replicated
+            tested = replicated & ~significant
             ax.scatter(x[significant], t[value][significant], s=9, color=color, alpha=0.55, linewidths=0,
                        label=f"_{tier} significant")
-            ax.scatter(x[~significant], t[value][~significant], s=9, facecolors="none", edgecolors=color,
+            ax.scatter(x[tested], t[value][tested], s=9, facecolors="none", edgecolors=color,
                        alpha=0.7, linewidths=0.6, label=f"_{tier} not significant")
-            g = group_means(t, ["sparsity"], value)
-            _band(ax, g["sparsity"], g, color, f"{tier} mean", zorder=3)
+            ax.scatter(x[~replicated], t[value][~replicated], s=12, marker="x", color=color, alpha=0.7,
+                       linewidths=0.6, label=f"_{tier} unreplicated")
+            g = group_means(t[replicated], ["sparsity"], value)
+            if not g.empty:
+                _band(ax, g["sparsity"], g, color, f"{tier} mean", zorder=3)
         ax.axhline(0.0, color="black", linewidth=0.8)
         sparsity_axis(ax, rows["sparsity"])
-        ax.set_title(arm, fontsize="medium")
+        _panel_title(ax, arm)
     axes[0, 0].set_ylabel("ΔF1 / dense F1" if relative else "ΔF1 (sparse − dense)")
     correction = sub["correction"].iloc[0] if "correction" in sub else "the table's correction"
     kind = "Relative change" if relative else "Change"
-    _suptitle(fig, f"{kind} in span F1 vs dense (sparse − dense, seed means), {condition} test set")
+    _suptitle(fig, f"{kind} in span F1 vs dense (sparse − dense, seed means), {condition} test set\n"
+                   f"line: mean over a tier's languages; {BAND}")
     handles = [*_tier_handles(tiers),
                Line2D([], [], linestyle="none", marker="o", color="black", markersize=4,
                       label=f"a language, p_adjusted < {alpha:g} ({correction})"),
                Line2D([], [], linestyle="none", marker="o", markerfacecolor="none", markeredgecolor="black",
                       markersize=4, label="a language, not significant")]
+    if not _replicated(sub).all():
+        handles.append(Line2D([], [], linestyle="none", marker="x", color="black", markersize=4,
+                              label="unreplicated (one seed on a side): not tested"))
     _legend_below(fig, handles, ncols=2)
     return _declutter(fig)
 
@@ -282,14 +353,16 @@ def heatmap_order(sig: pd.DataFrame) -> list[str]:
 
 def delta_heatmap(sig: pd.DataFrame, condition: str = "clean", relative: bool = False, alpha: float = 0.05) -> Figure:
     """Language × sparsity heatmap of ΔF1 (or relative ΔF1), one panel per arm; languages ordered by tier and
-    training size, a dot on every cell significant after correction, a colour scale centred on 0."""
+    training size (sentences trained on), a dot on every cell significant after correction, a cross on every
+    unreplicated cell, a colour scale centred on 0."""
     value = "rel_delta_f1" if relative else "delta_f1"
     sub = sig[sig["condition"] == condition]
     if sub.empty:
         raise ValueError(f"no rows for condition {condition!r}")
     arms, order = sparse_arms(sub), heatmap_order(sub)
     sparsities = sorted(set(sub["sparsity"]))
-    limit = float(np.nanmax(np.abs(sub[value]))) or 1.0
+    limit = float(np.nanmax(np.abs(sub[value]))) if sub[value].notna().any() else 1.0
+    limit = limit or 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
     height = 0.21 * len(order) + 2.2
     fig = Figure(figsize=(2.3 + 0.52 * len(sparsities) * len(arms) + 1.0, height), layout="constrained")
@@ -308,9 +381,12 @@ def delta_heatmap(sig: pd.DataFrame, condition: str = "clean", relative: bool = 
         p = rows.pivot(index="lang", columns="sparsity", values="p_adjusted").reindex(index=order, columns=sparsities)
         ys, xs = np.nonzero((p < alpha).to_numpy())
         ax.scatter(xs, ys, s=7, color="black", edgecolors="white", linewidths=0.4, label="_significant")
+        lone = rows.assign(lone=~_replicated(rows)).pivot(index="lang", columns="sparsity", values="lone")
+        ys, xs = np.nonzero(lone.reindex(index=order, columns=sparsities).fillna(False).to_numpy(bool))
+        ax.scatter(xs, ys, s=14, marker="x", color="black", linewidths=0.6, label="_unreplicated")
         ax.set_xticks(range(len(sparsities)), [percent(s) for s in sparsities], fontsize="small")
         ax.set_xlabel("sparsity (%)")
-        ax.set_title(arm, fontsize="medium")
+        _panel_title(ax, arm)
         tiers = names.loc[order, "tier"].tolist()
         for k in range(1, len(order)):
             if tiers[k] != tiers[k - 1]:
@@ -321,10 +397,13 @@ def delta_heatmap(sig: pd.DataFrame, condition: str = "clean", relative: bool = 
     what = "ΔF1 / dense F1" if relative else "ΔF1 (sparse − dense)"
     fig.colorbar(image, ax=list(axes), shrink=0.6, label=what, location="right")
     correction = sub["correction"].iloc[0] if "correction" in sub else "corrected"
-    _suptitle(fig, f"{what} per language, {condition} test set\nlanguages by tier, then training size (sentences)")
+    _suptitle(fig, f"{what} per language, {condition} test set\nlanguages by tier, then sentences trained on")
     handles = [Line2D([], [], linestyle="none", marker="o", color="black", markeredgecolor="white", markersize=4,
                       label=f"p_adjusted < {alpha:g} ({correction})"),
                *(Patch(color=_tier_color(t), label=f"{t}-resource (label colour)") for t in sorted(set(sub["tier"])))]
+    if not _replicated(sub).all():
+        handles.append(Line2D([], [], linestyle="none", marker="x", color="black", markersize=4,
+                              label="unreplicated: not tested"))
     _legend_below(fig, handles, ncols=len(handles))
     return _declutter(fig)
 
@@ -332,13 +411,10 @@ def delta_heatmap(sig: pd.DataFrame, condition: str = "clean", relative: bool = 
 # --- F1 per group ----------------------------------------------------------------------------------------
 
 
-MIN_BAND = 3  # languages a group needs for a t-interval worth drawing (with 2, t = 12.7 makes it meaningless)
-
-
 def f1_small_multiples(runs: pd.DataFrame, by: str = "tier", condition: str = "clean", ncols: int = 5) -> Figure:
     """F1 vs sparsity, one small panel per ``by`` group (tier, script, family): per arm the mean over the
-    group's languages (seed means first), with a 95% CI band when the group has ≥ 3 languages and each
-    language as a thin line when it has fewer."""
+    group's languages (seed means first; band: the one rule), and each language as a thin line where the
+    group has fewer than :data:`MIN_BAND` languages."""
     if by not in ("tier", "script", "family"):
         raise ValueError(f"by must be tier, script or family, not {by!r}")
     sub = seed_mean(runs[runs["condition"] == condition], "f1")
@@ -359,25 +435,22 @@ def f1_small_multiples(runs: pd.DataFrame, by: str = "tier", condition: str = "c
         for arm in arms:
             arm_rows = _with_dense(rows, arm).sort_values("sparsity")
             g = group_means(arm_rows, ["sparsity"], "f1")
-            if sizes[group] >= MIN_BAND:
-                _band(ax, g["sparsity"], g, colors[arm], arm, alpha_band=0.12)
-            else:
-                ax.plot(g["sparsity"], g["mean"], color=colors[arm], marker="o", markersize=3.5, linewidth=1.8,
-                        label=arm)
+            _band(ax, g["sparsity"], g, colors[arm], arm, alpha_band=0.12, limits=(0.0, 1.0))
+            if sizes[group] < MIN_BAND:
                 if sizes[group] > 1:
                     for lang, one in arm_rows.groupby("lang"):
                         ax.plot(one["sparsity"], one["f1"], color=colors[arm], linewidth=0.7, alpha=0.6,
                                 label=f"_{lang}")
         sparsity_axis(ax, sub["sparsity"], label=None)
         n = sizes[group]
-        ax.set_title(f"{group} ({n} language{'s' if n != 1 else ''})", fontsize="small")
+        _panel_title(ax, f"{group} ({n} language{'s' if n != 1 else ''})", fontsize=8.0)
         ax.tick_params(axis="both", labelsize="x-small")
         ax.set_ylim(0.0, 1.0)
     _bottom_labels(axes, len(groups), "sparsity (%)")
     for ax in axes[:, 0]:
         ax.set_ylabel(f"F1 ({condition})", fontsize="small")
-    _suptitle(fig, f"Span F1 vs sparsity per {by}, mean over its languages\nband: 95% CI (groups of ≥ {MIN_BAND} "
-                   "languages); thin lines: languages of smaller groups; x: log scale of remaining weights")
+    _suptitle(fig, f"Span F1 vs sparsity per {by}, mean over its languages\n{BAND}; thin lines: each language of "
+                   f"a group of fewer; x: log scale of remaining weights")
     handles = [Line2D([], [], color=colors[a], marker="o", markersize=3.5, label=a) for a in arms]
     _legend_below(fig, handles, title="arm (each starts from the dense runs at sparsity 0)")
     return _declutter(fig)
@@ -387,8 +460,9 @@ def f1_small_multiples(runs: pd.DataFrame, by: str = "tier", condition: str = "c
 
 
 def pie_vs_sparsity(pie: pd.DataFrame, condition: str = "clean") -> Figure:
-    """PIE rate (solid) and the dense-vs-dense noise floor (dashed) against sparsity: one panel per arm
-    (columns) × level (rows), one colour per tier (means over languages, 95% CI)."""
+    """Per-seed PIE rate (solid) and the dense-vs-dense noise floor (dashed) against sparsity: one panel per arm
+    (columns) × level (rows), one colour per tier (means over languages with ≥ 2 seeds a side; band: the one
+    rule), within [0, 1]. Rows with too few seeds are left out, and the panel says how many."""
     sub = pie[pie["condition"] == condition]
     if sub.empty:
         raise ValueError(f"no PIE rows for condition {condition!r}")
@@ -398,29 +472,78 @@ def pie_vs_sparsity(pie: pd.DataFrame, condition: str = "clean") -> Figure:
     for r, level in enumerate(levels):
         for c, arm in enumerate(arms):
             ax = axes[r, c]
-            rows = sub[(sub["level"] == level) & (sub["arm"] == arm)]
+            everything = sub[(sub["level"] == level) & (sub["arm"] == arm)]
+            rows = everything[~everything["too_small"].astype(bool)]
             for tier, t in rows.groupby("tier"):
                 color = _tier_color(tier)
                 g = group_means(t, ["sparsity"], "pie_rate")
-                _band(ax, g["sparsity"], g, color, f"{tier} PIE rate")
+                _band(ax, g["sparsity"], g, color, f"{tier} PIE rate", limits=(0.0, 1.0))
                 f = group_means(t, ["sparsity"], "noise_floor")
                 ax.plot(f["sparsity"], f["mean"], color=color, linestyle="--", linewidth=1.4,
                         label=f"{tier} noise floor")
-            sparsity_axis(ax, rows["sparsity"])
-            small = rows["too_small"].mean() if len(rows) else 0.0
-            note = f"\n{small:.0%} of cells: too few seeds to separate from noise" if small else ""
-            ax.set_title(f"{arm}, {level} level{note}", fontsize="medium" if not small else "small")
+            sparsity_axis(ax, everything["sparsity"])
+            ax.set_ylim(bottom=0.0, top=min(1.0, max(0.05, 1.15 * float(np.nanmax(
+                rows[["pie_rate", "noise_floor"]].to_numpy(float), initial=0.0)))))
+            small = everything["too_small"].astype(bool).mean() if len(everything) else 0.0
+            note = f" ({small:.0%} of languages: too few seeds, left out)" if small else ""
+            _panel_title(ax, f"{arm}, {level} level{note}", fontsize=9.0 if small else 10.0)
             if c == 0:
                 ax.set_ylabel(f"PIE rate ({level}s)")
             if r < len(levels) - 1:
                 ax.set_xlabel("")
-    _suptitle(fig, f"Pruning Identified Exemplars vs sparsity, {condition} test set: "
-                 "sparse vs dense next to dense vs dense")
+    _suptitle(fig, f"Pruning Identified Exemplars vs sparsity, {condition} test set: a sparse seed vs the dense "
+                   f"seeds' mode, next to a dense seed vs the other dense seeds' mode\n{BAND}")
     tiers = sorted(set(sub["tier"]))
-    handles = [*_tier_handles(tiers, "PIE rate, 95% CI"),
+    handles = [*_tier_handles(tiers, "PIE rate per seed"),
                *(Line2D([], [], color=_tier_color(t), linestyle="--", label=f"{t}-resource noise floor")
                  for t in tiers)]
     _legend_below(fig, handles, ncols=2)
+    return _declutter(fig)
+
+
+# --- covariates -----------------------------------------------------------------------------------------
+
+
+def covariate_effects(table: pd.DataFrame, arm: str, condition: str = "clean", alpha: float = 0.05) -> Figure:
+    """The covariate model's coefficients for one arm (:mod:`sparsenlp.analysis.covariates`): one panel per
+    fact (a script or family level against the reference), its effect on ΔF1 at each sparsity with its 95%
+    t-interval as an error bar, filled where the Holm-adjusted p-value is below ``alpha``."""
+    rows = table[(table["arm"] == arm) & (table["condition"] == condition)
+                 & (table["term"] != "ΔF1 at the mean facts")]
+    if rows.empty:
+        raise ValueError(f"no covariate model for arm {arm!r} on {condition!r}")
+    rows = rows.assign(name=np.where(rows["level"].astype(str) != "", rows["term"] + ": " + rows["level"].astype(str),
+                                     rows["term"]))
+    names = list(dict.fromkeys(rows["name"]))
+    ncols = min(4, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, axes = _panels(nrows, ncols, width=3.0, height=2.4, sharey=False)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.ravel(), names):
+        g = rows[rows["name"] == name].sort_values("sparsity")
+        x = g["sparsity"].to_numpy(float)
+        ax.errorbar(x, g["estimate"], yerr=[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]],
+                    fmt="none", ecolor="tab:blue", elinewidth=1.0, capsize=2)
+        significant = (g["p_adjusted"] < alpha).to_numpy()
+        ax.scatter(x[significant], g["estimate"][significant], s=16, color="tab:blue", zorder=3, label="_sig")
+        ax.scatter(x[~significant], g["estimate"][~significant], s=16, facecolors="white", edgecolors="tab:blue",
+                   zorder=3, label="_not")
+        ax.axhline(0.0, color="black", linewidth=0.7)
+        sparsity_axis(ax, rows["sparsity"], label=None)
+        _panel_title(ax, f"{name}\n({g['unit'].iloc[0]})", fontsize=8.0)
+        ax.tick_params(axis="both", labelsize="x-small")
+    _bottom_labels(axes, len(names), "sparsity (%)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("effect on ΔF1", fontsize="small")
+    n = int(rows["n_langs"].max())
+    _suptitle(fig, f"{arm}: what predicts ΔF1, {condition} test set (mixed model over {n} languages, facts held "
+                   "fixed)\nbar: 95% t-interval of the coefficient; filled: Holm-adjusted p < "
+                   f"{alpha:g} within its model")
+    handles = [Line2D([], [], linestyle="none", marker="o", color="tab:blue", label="significant after Holm"),
+               Line2D([], [], linestyle="none", marker="o", markerfacecolor="white", markeredgecolor="tab:blue",
+                      label="not significant")]
+    _legend_below(fig, handles)
     return _declutter(fig)
 
 
@@ -452,22 +575,27 @@ def run_figures(runs: pd.DataFrame, only: Collection[str] | None = None) -> tupl
     return _make(makers, only)
 
 
-def comparison_figures(sig: pd.DataFrame, pie: pd.DataFrame | None = None,
+def comparison_figures(sig: pd.DataFrame, pie: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None,
                        only: Collection[str] | None = None) -> tuple[dict[str, Figure], list[str]]:
-    """The figures of the significance and PIE tables (ΔF1 absolute and relative, the heatmap, PIEs)."""
+    """The figures of the significance, PIE and covariate tables (ΔF1 absolute and relative, the heatmap,
+    PIEs, one covariate figure per arm)."""
     makers = {"delta_vs_dense": partial(delta_vs_dense, sig),
               "delta_vs_dense_relative": partial(delta_vs_dense, sig, relative=True),
               "delta_heatmap": partial(delta_heatmap, sig)}
     if pie is not None and not pie.empty:
         makers["pie_vs_sparsity"] = partial(pie_vs_sparsity, pie)
+    if covariates is not None and not covariates.empty:
+        for arm in sorted(set(covariates.loc[covariates["condition"] == "clean", "arm"])):
+            makers[file_stem(f"covariates_{arm}")] = partial(covariate_effects, covariates, arm)
     return _make(makers, only)
 
 
 def statistical_figures(runs: pd.DataFrame, sig: pd.DataFrame, pie: pd.DataFrame | None = None,
+                        covariates: pd.DataFrame | None = None,
                         only: Collection[str] | None = None) -> tuple[dict[str, Figure], list[str]]:
     """Every figure of the analysis (:func:`comparison_figures` then :func:`run_figures`) by file stem
     (``only``: just these), and a note for each one the data cannot give."""
-    compared, notes = comparison_figures(sig, pie, only)
+    compared, notes = comparison_figures(sig, pie, covariates, only)
     from_runs, more = run_figures(runs, only)
     return {**compared, **from_runs}, notes + more
 

@@ -1,234 +1,123 @@
-"""PIE rates with a noise floor: sparse vs dense next to dense vs dense, at the same population sizes.
+"""PIE rates with a noise floor and an interval that counts seed variation, from as few as 2 + 2 seeds.
 
-A PIE (:mod:`sparsenlp.evaluation.pie`) is a unit whose modal prediction differs between two
-populations of runs. Two populations of *dense* runs with different seeds already disagree on some
-units, so a PIE rate means something only next to that **noise floor**, and only if both compare
-populations of the same sizes (the modal prediction of a smaller population is noisier):
+A PIE (:mod:`sparsenlp.evaluation.pie`, Hooker et al. 2019) is a unit whose modal prediction differs between
+a population of sparse runs and one of dense runs. Dense seeds already disagree among themselves, so a PIE
+rate means something only next to a **noise floor**, and only with an interval that knows how much the
+rate would move with other seeds. With the study's 3 seeds a side, a rate between two modes has a single
+seed-level replicate (the pair of populations), so no interval for it can count seed variation. The
+inferential rate is therefore taken **per seed**, where seeds are replicates:
 
-- **halves** (k ≥ 4 dense seeds): split the dense seeds into disjoint halves A (⌊k/2⌋ seeds) and B
-  (⌈k/2⌉), over every balanced split (at most ``max_splits``, drawn at random beyond that). With
-  m = min(|B|, sparse seeds), the floor is the rate at which the mode of A differs from the mode of m
-  seeds of B, and ``pie_rate`` the rate at which it differs from the mode of m sparse seeds (both
-  averaged over the subsets of size m). If sparse runs behaved like dense ones, the two would have the
-  same expectation, so ``excess`` = ``pie_rate`` − ``noise_floor`` is centred on 0 under that null.
-- **resampled** (fewer dense seeds: no two disjoint halves of ≥ 2 seeds): ``pie_rate`` is the rate
-  between all sparse and all dense seeds, the floor the expected rate between two populations of the
-  sparse population's size, each drawn with replacement from the dense seeds, computed exactly (every
-  multiset of draws, weighted by its multinomial probability). Its bias has no known sign (the two
-  draws share seeds, which makes them agree more; each repeats seeds, which makes its mode noisier),
-  so such rows carry ``too_small=True`` (as do rows with fewer than 2 sparse seeds): with so few seeds
-  a PIE rate cannot be told apart from seed noise. More dense seeds are the cheap fix (dense is one
-  configuration among many sparse ones).
+- ``pie_rate``: for each sparse seed, the share of units (sentences, or tokens) on which its prediction
+  differs from the modal prediction of D − 1 dense seeds (averaged over the D ways of leaving one dense seed
+  out); the mean over sparse seeds.
+- ``noise_floor``: for each dense seed, the share of units on which it differs from the modal prediction of
+  the *other* D − 1 dense seeds; the mean over dense seeds. A sparse seed and the left-out dense seed face
+  references of the same size drawn from the same dense runs, so if pruning changed nothing the two rates
+  would have the same expectation, whatever the seed spread.
+- ``excess`` = ``pie_rate`` − ``noise_floor``, with a t-interval and p-value for the crossed seeds × sentences
+  design (:func:`sparsenlp.analysis.crossed.contrast`: the seed-to-seed spread of both rates, and the part of
+  sentence sampling that does not cancel). ``bench/stats_calibration.py`` measures how often it flags
+  languages whose sparse runs are drawn like dense ones (BENCHMARKS.md).
+- ``pie_rate_all``: Hooker et al.'s rate itself, between the modes of all sparse and all dense seeds
+  (:func:`~sparsenlp.evaluation.pie.find_pies`'s ``fraction``); descriptive, and the sentences quoted as
+  examples are these PIEs.
 
-``pie_rate_all`` is the rate between all sparse and all dense seeds (:func:`~sparsenlp.evaluation.pie.find_pies`'s
-``fraction``), for comparison with the PIE report. ``excess`` has a percentile interval from a bootstrap
-over test sentences (the significance table's resamples when run together, see
-:func:`sparsenlp.analysis.dense_comparison.compare_to_dense`). It holds the runs fixed: it says how
-precisely the test set measures the excess of *these* seeds, not how a rerun with other seeds would vary.
-At ``level="token"`` rates are PIE tokens over tokens, and sentences remain the resampled unit (tokens
-of one sentence are not independent).
+``too_small``: fewer than 2 seeds on a side. With one dense seed there is no floor; with one sparse seed
+the interval is over sentences only. Such rows are never counted in a summary. At ``level="token"`` the
+rates are tokens over tokens, and sentences remain the unit of sampling (tokens of one sentence are not
+independent).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from itertools import combinations, combinations_with_replacement
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sparsenlp.analysis.crossed import contrast
 from sparsenlp.analysis.encode import Encodings, Run, TestSet
-from sparsenlp.analysis.resample import SentenceSums, keyed_rng, percentile_interval
-from sparsenlp.analysis.stats import Cell, Settings, language_groups
+from sparsenlp.analysis.stats import Cell, check_cell, language_groups
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import LEVELS, modal_codes
 
-MIN_HALF = 2  # seeds per half for a split floor
-MAX_SPLITS = 20
+MIN_SEEDS = 2  # per side, for a floor and an interval that counts seed variation
 COLUMNS = (
-    "lang", "arm", "sparsity", "condition", "level", "pie_rate", "noise_floor", "excess", "excess_ci_low",
-    "excess_ci_high", "floor_method", "pie_rate_all", "n_dense", "n_sparse", "n_units", "too_small",
+    "lang", "arm", "sparsity", "condition", "level", "pie_rate", "noise_floor", "excess", "excess_se", "excess_df",
+    "excess_ci_low", "excess_ci_high", "excess_p", "pie_rate_all", "n_dense", "n_sparse", "reference_seeds",
+    "n_units", "too_small",
 )
 
 
-def balanced_splits(k: int, rng: np.random.Generator | None = None,
-                    max_splits: int = MAX_SPLITS) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Every split of runs 0..k−1 into halves of ⌊k/2⌋ and ⌈k/2⌉ (each unordered split once), or
-    ``max_splits`` of them drawn without replacement by ``rng`` when there are more."""
-    runs = range(k)
-    first = [a for a in combinations(runs, k // 2) if k % 2 or 0 in a]  # even k: {A, B} = {B, A}
-    splits = [(a, tuple(r for r in runs if r not in a)) for a in first]
-    if len(splits) > max_splits:
-        if rng is None:
-            raise ValueError(f"{len(splits)} splits exceed max_splits={max_splits}; pass an rng to draw them")
-        keep = np.sort(rng.choice(len(splits), size=max_splits, replace=False))
-        splits = [splits[i] for i in keep]
-    return splits
-
-
-def subsets(runs: Sequence[int], size: int, rng: np.random.Generator | None = None,
-            max_subsets: int = MAX_SPLITS) -> list[tuple[int, ...]]:
-    """Every subset of ``size`` of ``runs``, or ``max_subsets`` of them drawn by ``rng`` when there are more."""
-    every = list(combinations(runs, size))
-    if len(every) > max_subsets:
-        if rng is None:
-            raise ValueError(f"{len(every)} subsets exceed max_subsets={max_subsets}; pass an rng to draw them")
-        every = [every[i] for i in np.sort(rng.choice(len(every), size=max_subsets, replace=False))]
-    return every
-
-
-@dataclass(frozen=True)
-class DenseSplits:
-    """The dense side of a halves floor: each split's reference mode (half A), and the floor itself."""
-
-    size: int  # m: seeds in each compared population
-    reference_modes: tuple[np.ndarray, ...]
-    floor: np.ndarray
-
-
-def dense_splits(dense: np.ndarray, n_sparse: int, rng: np.random.Generator,
-                 max_splits: int = MAX_SPLITS) -> DenseSplits:
-    """Halves floor per unit: over balanced splits (A, B) of the dense runs, the share of size-m subsets
-    of B whose mode differs from A's, m = min(|B|, ``n_sparse``)."""
-    splits = balanced_splits(dense.shape[0], rng, max_splits)
-    size = min(len(splits[0][1]), n_sparse)
-    floor = np.zeros(dense.shape[1], dtype=np.float64)
-    references = []
-    for a, b in splits:
-        reference = modal_codes(dense[list(a)])
-        chosen = subsets(b, size, rng, max_splits)
-        floor += sum(modal_codes(dense[list(c)]) != reference for c in chosen) / len(chosen)
-        references.append(reference)
-    return DenseSplits(size, tuple(references), floor / len(splits))
-
-
-def matched_rate(sparse: np.ndarray, splits: DenseSplits, rng: np.random.Generator,
-                 max_splits: int = MAX_SPLITS) -> np.ndarray:
-    """Per unit: the share of (split, size-m subset of the sparse runs) whose mode differs from the split's
-    reference mode: the sparse counterpart of :func:`dense_splits`'s floor."""
-    modes = [modal_codes(sparse[list(c)]) for c in subsets(range(sparse.shape[0]), splits.size, rng, max_splits)]
-    rate = np.zeros(sparse.shape[1], dtype=np.float64)
-    for reference in splits.reference_modes:
-        rate += sum(mode != reference for mode in modes) / len(modes)
-    return rate / len(splits.reference_modes)
-
-
-def resampled_floor(codes: np.ndarray, size: int) -> np.ndarray:
-    """Per unit: the probability that two populations of ``size`` runs, each drawn with replacement from
-    the rows of ``codes``, have different modal codes; exact, over every multiset of draws."""
-    k, units = codes.shape
-    share = np.zeros(codes.shape, dtype=np.float64)  # share[j, u]: P(mode = label of run j), j the first such run
-    for draw in combinations_with_replacement(range(k), size):
-        counts = np.bincount(draw, minlength=k)
-        prob = math.factorial(size) / math.prod(math.factorial(c) for c in counts) / k**size
-        mode = modal_codes(codes[list(draw)])
-        share[np.argmax(codes == mode, axis=0), np.arange(units)] += prob
-    return 1.0 - (share**2).sum(axis=0)
-
-
-def pie_rates(dense: np.ndarray, sparse: np.ndarray, seed: int = 0, dense_names: Sequence[object] = (),
-              sparse_names: Sequence[object] = (), max_splits: int = MAX_SPLITS, cache: dict | None = None,
-              cache_key: object = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(PIE rate per unit, noise floor per unit, method) for dense and sparse codes (runs × units).
-
-    ``dense_names`` / ``sparse_names`` key the random streams that choose splits and subsets when there
-    are more than ``max_splits``; ``cache`` (with ``cache_key`` naming the dense runs) keeps the dense
-    side for other sparse populations compared with the same dense runs."""
-    cache = {} if cache is None else cache
-    if dense.shape[0] >= 2 * MIN_HALF:
-        size = min(sparse.shape[0], -(-dense.shape[0] // 2))
-        key = ("halves", cache_key, size)
-        if key not in cache:
-            rng = keyed_rng(seed, "splits", *dense_names, dense.shape[0], size)
-            cache[key] = dense_splits(dense, sparse.shape[0], rng, max_splits)
-        splits = cache[key]
-        rate = matched_rate(sparse, splits, keyed_rng(seed, "subsets", *sparse_names), max_splits)
-        return rate, splits.floor, "halves"
-    key = ("resampled", cache_key, sparse.shape[0])
-    if key not in cache:
-        cache[key] = (modal_codes(dense), resampled_floor(dense, sparse.shape[0]))
-    dense_mode, floor = cache[key]
-    return (modal_codes(sparse) != dense_mode).astype(np.float64), floor, "resampled"
+def disagreement(dense: np.ndarray, sparse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per run and unit (codes that rank labels, runs × units): (sparse runs that differ from the mode of D − 1
+    dense runs, averaged over the D leave-one-out references; dense runs that differ from the mode of the
+    other D − 1 dense runs). Needs ≥ 2 dense runs."""
+    k = dense.shape[0]
+    if k < 2:
+        raise ValueError("a leave-one-out reference needs at least 2 dense runs")
+    references = [modal_codes(np.delete(dense, r, axis=0)) for r in range(k)]
+    floor = np.stack([dense[r] != references[r] for r in range(k)]).astype(np.float64)
+    rate = np.zeros(sparse.shape, dtype=np.float64)
+    for reference in references:
+        rate += sparse != reference
+    return rate / k, floor
 
 
 def _per_sentence(values: np.ndarray, test: TestSet) -> np.ndarray:
-    """Token values summed per sentence."""
-    return np.bincount(test.token_sentence, weights=values, minlength=len(test))
+    """Token values (runs × tokens) summed per sentence (runs × sentences)."""
+    out = np.zeros((values.shape[0], len(test)), dtype=np.float64)
+    for r in range(values.shape[0]):
+        out[r] = np.bincount(test.token_sentence, weights=values[r], minlength=len(test))
+    return out
 
 
-def plan_language(lang: str, cells: Sequence[Cell], encodings: Encodings, sums: SentenceSums, settings: Settings,
-                  levels: Sequence[str] = LEVELS, max_splits: int = MAX_SPLITS) -> Callable[[], list[dict[str, Any]]]:
-    """Compute one language's PIE flags and floors and queue the per-sentence excess for resampling; the
-    returned function, called after ``sums.compute()``, gives the rows."""
+def pie_row(cell: Cell, level: str, test: TestSet, dense: np.ndarray, sparse: np.ndarray,
+            confidence: float = 0.95) -> dict[str, Any]:
+    """One row of :data:`COLUMNS` from the ranked codes (runs × units) of both populations."""
+    n_dense, n_sparse = dense.shape[0], sparse.shape[0]
+    row = {"lang": cell.lang, "arm": cell.arm, "sparsity": float(cell.sparsity), "condition": cell.condition,
+           "level": level, "pie_rate_all": float(np.mean(modal_codes(sparse) != modal_codes(dense))),
+           "n_dense": n_dense, "n_sparse": n_sparse, "reference_seeds": n_dense - 1, "n_units": int(dense.shape[1]),
+           "too_small": min(n_dense, n_sparse) < MIN_SEEDS}
+    if n_dense < MIN_SEEDS:  # no dense seed to leave out: no floor
+        return {**row, **{c: math.nan for c in ("pie_rate", "noise_floor", "excess", "excess_se", "excess_df",
+                                                  "excess_ci_low", "excess_ci_high", "excess_p")}}
+    rate, floor = disagreement(dense, sparse)
+    if level == "token":  # sentences stay the unit of sampling: tokens of a sentence per sentence, over all tokens
+        scale = len(test) / float(test.n_tokens.sum())
+        rate, floor = _per_sentence(rate, test) * scale, _per_sentence(floor, test) * scale
+    excess = contrast([rate, floor], (1.0, -1.0), confidence)
+    return {**row, "pie_rate": float(rate.mean()), "noise_floor": float(floor.mean()), "excess": excess.estimate,
+            "excess_se": excess.se, "excess_df": excess.df, "excess_ci_low": excess.ci_low,
+            "excess_ci_high": excess.ci_high, "excess_p": excess.p_value}
+
+
+def language_rows(lang: str, cells: Sequence[Cell], encodings: Encodings, levels: Sequence[str] = LEVELS,
+                  confidence: float = 0.95) -> list[dict[str, Any]]:
+    """The PIE rows of one language's cells (every level)."""
     unknown = set(levels) - set(LEVELS)
     if unknown:
         raise SparseNLPError(f"unknown PIE level(s) {sorted(unknown)}; use {LEVELS}")
-    encoded: dict[tuple[int, str], np.ndarray] = {}
+    codes: dict[tuple[int, str], np.ndarray] = {}
     for cell in cells:  # encode everything first: code ranks are taken once the vocabulary is complete
-        if not cell.dense or not cell.sparse:
-            raise SparseNLPError(f"no dense or sparse run for lang={lang} arm={cell.arm} sparsity={cell.sparsity} "
-                                 f"condition={cell.condition}; every cell needs runs of both populations")
+        check_cell(cell)
         encodings.test_set(lang, cell.condition, cell.dense[0])
         for name, population in (("dense", cell.dense), ("sparse", cell.sparse)):
             for k, run in enumerate(population):
-                encoded[(id(run), cell.condition)] = encodings.encode(
+                codes[(id(run), cell.condition)] = encodings.encode(
                     lang, cell.condition, run, f"{name} run {k} of arm={cell.arm} sparsity={cell.sparsity}").codes
-
-    cache: dict = {}
-
-    def ranks(runs: Sequence[Run], condition: str, level: str, keep: bool = False) -> np.ndarray:
-        key = ("ranks", condition, level, tuple(map(id, runs)))
-        if key in cache:
-            return cache[key]
-        test = encodings.tests[(lang, condition)]
-        codes = np.vstack([encoded[(id(run), condition)] for run in runs])
-        out = test.sentence_ranks(codes) if level == "sentence" else test.token_ranks(codes)
-        if keep:  # the dense runs of a language serve every arm
-            cache[key] = out
-        return out
-
-    queued = []
-    token_rows: dict[str, int] = {}
+    rows = []
     for cell in cells:
         test = encodings.tests[(lang, cell.condition)]
         for level in levels:
-            dense = ranks(cell.dense, cell.condition, level, keep=True)
-            sparse = ranks(cell.sparse, cell.condition, level)
-            names = (lang, cell.condition, level)
-            dense_key = (cell.condition, level, tuple(map(id, cell.dense)))
-            rate, floor, method = pie_rates(dense, sparse, settings.seed, names,
-                                            (*names, cell.arm, float(cell.sparsity)), max_splits, cache, dense_key)
-            if ("all seeds", dense_key) not in cache:
-                cache[("all seeds", dense_key)] = modal_codes(dense)
-            full = cache[("all seeds", dense_key)]
-            rate_all = float(np.mean(modal_codes(sparse) != full))
-            if level == "sentence":
-                excess_rows = rate - floor
-            else:
-                excess_rows = _per_sentence(rate - floor, test)
-                if cell.condition not in token_rows:
-                    token_rows[cell.condition] = sums.add(lang, test.ids, test.n_tokens)
-            row = {
-                "lang": lang, "arm": cell.arm, "sparsity": float(cell.sparsity), "condition": cell.condition,
-                "level": level, "pie_rate": float(rate.mean()), "noise_floor": float(floor.mean()),
-                "excess": float(rate.mean() - floor.mean()), "floor_method": method, "pie_rate_all": rate_all,
-                "n_dense": len(cell.dense), "n_sparse": len(cell.sparse), "n_units": int(rate.size),
-                "too_small": len(cell.dense) < 2 * MIN_HALF or len(cell.sparse) < MIN_HALF,
-            }
-            queued.append((row, sums.add(lang, test.ids, excess_rows), token_rows.get(cell.condition), len(test)))
-
-    def finish() -> list[dict[str, Any]]:
-        rows = []
-        for row, handle, token_handle, n in queued:
-            numerator = sums.sums(handle)[:, 0]
-            denominator = sums.sums(token_handle)[:, 0] if row["level"] == "token" else n
-            low, high = percentile_interval(numerator / denominator, settings.confidence)
-            rows.append({**row, "excess_ci_low": low, "excess_ci_high": high})
-        return rows
-
-    return finish
+            ranked = []
+            for runs in (cell.dense, cell.sparse):
+                stacked = np.vstack([codes[(id(run), cell.condition)] for run in runs])
+                ranked.append(test.sentence_ranks(stacked) if level == "sentence" else test.token_ranks(stacked))
+            rows.append(pie_row(cell, level, test, *ranked, confidence=confidence))
+    return rows
 
 
 EXAMPLE_COLUMNS = ("lang", "arm", "sparsity", "condition", "id", "tokens", "gold", "dense", "sparse")
@@ -256,18 +145,13 @@ def examples(lang: str, cells: Sequence[Cell], encodings: Encodings, n_examples:
     return rows
 
 
-def pie_floor_table(cells: Iterable[Cell], levels: Sequence[str] = LEVELS, n_boot: int = 2000, seed: int = 0,
-                    confidence: float = 0.95, max_splits: int = MAX_SPLITS,
+def pie_floor_table(cells: Iterable[Cell], levels: Sequence[str] = LEVELS, confidence: float = 0.95,
                     encodings: Encodings | None = None) -> pd.DataFrame:
-    """One row per cell × level (:data:`COLUMNS`): PIE rate of sparse vs dense, the dense-vs-dense noise
-    floor, the excess with a sentence-bootstrap interval, and ``too_small`` where seeds are too few."""
-    settings = Settings(n_boot, seed, confidence, ("sentences",))
+    """One row per cell × level (:data:`COLUMNS`): per-seed PIE rate of sparse vs dense, the dense-vs-dense
+    noise floor, the excess with its t-interval and p-value, Hooker et al.'s rate between all seeds' modes,
+    and ``too_small`` where a side has one seed."""
     encodings = Encodings() if encodings is None else encodings
-    counts = settings.counts()
     rows = []
     for lang, lang_cells in language_groups(cells):
-        sums = settings.sums(counts)
-        finish = plan_language(lang, lang_cells, encodings, sums, settings, levels, max_splits)
-        sums.compute()
-        rows += finish()
+        rows += language_rows(lang, lang_cells, encodings, levels, confidence)
     return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sparsenlp-report",
         description="Collect a sweep's results.json files into one tidy table, compare every sparse arm with its "
-                    "dense baseline per language (ΔF1 with a 95% CI over seeds and sentences, paired p-values "
-                    "corrected across languages, PIEs with a noise floor) and draw the study's figures.",
+                    "dense baseline per language (ΔF1 with a 95% t-interval over seeds and sentences, p-values "
+                    "corrected across languages, PIEs with a noise floor, ΔF1 against the languages' facts in a "
+                    "mixed model) and draw the study's figures.",
         epilog="`sparsenlp-report SWEEP_DIR` is `sparsenlp-report table SWEEP_DIR`, which computes the PIEs too "
                "(pie.csv); `pie` writes only the PIE outputs, for chosen conditions. "
                "Outputs go to SWEEP_DIR/report/ unless --out says otherwise. Exit status: 0 report written from "
@@ -70,10 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="{table,pie,dashboard,sync}", required=True)
     table = commands.add_parser(
-        "table", help="runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md",
+        "table", help="runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, covariates.csv, figures/*.png, "
+                      "summary.md",
         description="Tidy table, significance vs dense per language × arm × sparsity × condition, PIE rates with "
                     "their noise floor, figures (ΔF1 vs dense absolute and relative, language × sparsity heatmap, "
-                    "F1 per tier / script / family, robustness per perturbation, PIEs) and summary.md.")
+                    "F1 per tier / script / family, robustness per perturbation, PIEs, covariates) and summary.md.")
     pie = commands.add_parser(
         "pie", help="PIEs (Hooker et al. 2019) with their dense-vs-dense noise floor: pie.csv, pie_examples.csv, "
                     "pie.md",
@@ -85,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", type=Path, help="output dir (default: SWEEP_DIR/report)")
         sub.add_argument("--jobs", type=int, default=1, metavar="N",
                          help="worker processes for the comparisons, one language at a time (default: 1)")
-        sub.add_argument("--n-boot", type=int, default=2000, metavar="B",
-                         help="bootstrap replicates of every comparison (default: 2000)")
+        sub.add_argument("--allow-unreplicated", action="store_true",
+                         help="give comparisons with one seed on a side verdicts and count them (their interval "
+                              "ignores seed variation; by default they are marked unreplicated and not counted)")
         sub.add_argument("--correction", choices=("holm", "bh"), default="holm",
                          help="multiple-comparison correction across languages: Holm (family-wise error, "
                               "default) or Benjamini-Hochberg (false discovery rate)")
@@ -133,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif ns.command == "sync":
             wandb_commands.run_sync(ns.sweep_dir, ns.entity, ns.project, ns.dry_run)
         else:
-            options = Options(jobs=ns.jobs, n_boot=ns.n_boot, correction=ns.correction)
+            options = Options(jobs=ns.jobs, correction=ns.correction, allow_unreplicated=ns.allow_unreplicated)
             if ns.command == "pie":
                 skipped = run_pie(ns.sweep_dir, out, replace(options, n_examples=ns.examples,
                                                              conditions=ns.conditions))

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from sparsenlp.analysis import stats
-from sparsenlp.analysis.collect import MATCH, language_facts
+from sparsenlp.analysis.collect import DATA_FACTS, MATCH, language_facts
 from sparsenlp.analysis.dense_comparison import compare_languages
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import LEVELS, load_predictions
@@ -131,8 +131,15 @@ def plan(table: pd.DataFrame, conditions: Sequence[str] | None = None) -> Plan:
         dense=("run_dir", tuple), dense_seeds=("seed", _seeds)).reset_index()
     sparse = table[~is_dense].groupby([*MATCH, "arm", "sparsity"], sort=True).agg(
         sparse=("run_dir", tuple), sparse_seeds=("seed", _seeds),
-        **{k: (k, "first") for k in DIMENSIONS if k not in MATCH}).reset_index()
+        **{k: (k, "first") for k in (*DIMENSIONS, *DATA_FACTS) if k not in MATCH}).reset_index()
     index = sparse.merge(dense, on=list(MATCH), how="left")
+    dense_size = table[is_dense].groupby(list(MATCH), sort=False)["train_size"].first().rename("dense_train_size")
+    index = index.merge(dense_size.reset_index(), on=list(MATCH), how="left")
+    differs = index["dense"].notna() & (index["dense_train_size"] != index["train_size"])
+    for row in index[differs].itertuples():
+        notes.append(f"{_describe({k: getattr(row, k) for k in CELL})}: dense runs trained on "
+                     f"{row.dense_train_size:g} sentences of {row.lang}, sparse runs on {row.train_size:g}; "
+                     "not like with like (train_size is the sparse runs')")
     alone = index["dense"].isna()
     for row in index[alone].itertuples():
         notes.append(f"{_describe({k: getattr(row, k) for k in CELL})}: no dense run of the same model, regime, "
@@ -149,7 +156,7 @@ def plan(table: pd.DataFrame, conditions: Sequence[str] | None = None) -> Plan:
                                                        row.quantization, row.dense, row.sparse))
     words = table.drop_duplicates("lang").set_index("lang")["test_sentences"].to_dict()
     order = sorted(cells, key=lambda lang: (-words.get(lang, 0), lang))
-    frame = index[[*CELL, *DIMENSIONS, "dense_seeds", "sparse_seeds"]]
+    frame = index[[*CELL, *DIMENSIONS, *DATA_FACTS, "dense_seeds", "sparse_seeds"]]
     return Plan({lang: tuple(cells[lang]) for lang in order}, frame, notes)
 
 
@@ -185,7 +192,8 @@ def load_cells(cells: Mapping[str, Sequence[CellSpec]], lang: str) -> list[stats
 
 @dataclass(frozen=True)
 class SweepComparison:
-    """The sweep's tables, each row carrying its arm's dimensions and its language's facts:
+    """The sweep's tables, each row carrying its arm's dimensions, its language's facts and what its runs
+    trained on (:data:`~sparsenlp.analysis.collect.DATA_FACTS`):
     ``significance`` (:data:`sparsenlp.analysis.stats.COLUMNS`), ``pie`` (:data:`sparsenlp.analysis.pie_floor.COLUMNS`),
     ``examples`` (:data:`sparsenlp.analysis.pie_floor.EXAMPLE_COLUMNS`); ``index``: the comparisons with
     their seeds (:attr:`Plan.index`); ``notes``: what was left out, and why."""
@@ -206,18 +214,19 @@ def _described(df: pd.DataFrame, index: pd.DataFrame, facts: pd.DataFrame) -> pd
     return out.merge(facts, on="lang", how="left", validate="many_to_one")
 
 
-def compare_sweep(table: pd.DataFrame, jobs: int = 1, n_boot: int = 2000, seed: int = 0, correction: str = "holm",
-                  alpha: float = 0.05, pie_levels: Sequence[str] = LEVELS, n_examples: int = 5,
-                  conditions: Sequence[str] | None = None) -> SweepComparison:
-    """Every comparison of a sweep's runs table, in ``jobs`` processes (see the module docstring)."""
+def compare_sweep(table: pd.DataFrame, jobs: int = 1, correction: str = "holm", alpha: float = 0.05,
+                  pie_levels: Sequence[str] = LEVELS, n_examples: int = 5, conditions: Sequence[str] | None = None,
+                  allow_unreplicated: bool = False) -> SweepComparison:
+    """Every comparison of a sweep's runs table, in ``jobs`` processes (see the module docstring);
+    ``allow_unreplicated``: give comparisons with one seed on a side verdicts too (see :func:`stats.adjust`)."""
     stats.correction_name(correction)  # a bad name fails before any work
     work = plan(table, conditions)
     notes = list(dict.fromkeys(work.notes))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = compare_languages(partial(load_cells, work.cells), list(work.cells), jobs=jobs, n_boot=n_boot,
-                                   seed=seed, correction=correction, alpha=alpha, pie_levels=pie_levels,
-                                   n_examples=n_examples)
+        result = compare_languages(partial(load_cells, work.cells), list(work.cells), jobs=jobs,
+                                   correction=correction, alpha=alpha, pie_levels=pie_levels, n_examples=n_examples,
+                                   allow_unreplicated=allow_unreplicated)
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     facts = language_facts(table)
     return SweepComparison(_described(result.significance, work.index, facts),

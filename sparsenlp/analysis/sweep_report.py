@@ -8,9 +8,10 @@
 Files (``write``): ``runs.csv``/``runs.parquet`` (one row per run × test language × condition,
 :data:`sparsenlp.analysis.collect.COLUMNS`), ``significance.csv`` (one row per language × arm ×
 sparsity × condition: ΔF1 vs dense with its interval, p-value, adjusted p-value, the correction and the
-verdict, then the arm's dimensions and the language's facts), ``pie.csv`` (one row per comparison ×
-PIE level: rate, noise floor, excess with its interval, ``too_small``), ``pie_examples.csv``,
-``figures/*.png`` and ``summary.md``.
+verdict, then the arm's dimensions, the language's facts and what its runs trained on), ``pie.csv`` (one
+row per comparison × PIE level: rate, noise floor, excess with its interval, ``too_small``),
+``pie_examples.csv``, ``covariates.csv`` (ΔF1 against the languages' facts, one mixed model per arm ×
+condition × sparsity: :mod:`sparsenlp.analysis.covariates`), ``figures/*.png`` and ``summary.md``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparsenlp.analysis import collect, figures, provenance, summary
+from sparsenlp.analysis import collect, covariates, figures, provenance, summary
 from sparsenlp.analysis.sweep_comparison import SweepComparison, baseline_runs, compare_sweep
 from sparsenlp.evaluation.pie import LEVELS
 from sparsenlp.io import write_text
@@ -29,17 +30,18 @@ from sparsenlp.io import write_text
 
 @dataclass(frozen=True)
 class Options:
-    """How a report is computed: worker processes, bootstrap replicates and seed, correction and level,
-    PIEs or not, examples per comparison, test conditions (None: all)."""
+    """How a report is computed: worker processes, correction and level, PIEs or not, examples per comparison,
+    test conditions (None: all), whether comparisons with one seed on a side get verdicts, and the test
+    conditions of the covariate models."""
 
     jobs: int = 1
-    n_boot: int = 2000
-    seed: int = 0
     correction: str = "holm"
     alpha: float = 0.05
     pie: bool = True
     n_examples: int = 5
     conditions: Sequence[str] | None = None
+    allow_unreplicated: bool = False
+    covariate_conditions: Sequence[str] | None = ("clean",)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class SweepReport:
     comparison: SweepComparison
     runs: pd.DataFrame  # what the figures draw: each arm with its own dense baseline at sparsity 0
     robustness: pd.DataFrame | None
+    covariates: pd.DataFrame
     figures: dict[str, bytes]
     summary: str
     pie_page: str
@@ -83,18 +86,25 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
     runs = baseline_runs(table)
     with ThreadPoolExecutor(1) as drawing:
         early = drawing.submit(lambda: _drawn(figures.run_figures(runs, only)) if draw and not runs.empty else ({}, []))
-        comparison = compare_sweep(table, jobs=options.jobs, n_boot=options.n_boot, seed=options.seed,
-                                   correction=options.correction, alpha=options.alpha,
+        comparison = compare_sweep(table, jobs=options.jobs, correction=options.correction, alpha=options.alpha,
                                    pie_levels=LEVELS if options.pie else (),
-                                   n_examples=options.n_examples if options.pie else 0, conditions=options.conditions)
+                                   n_examples=options.n_examples if options.pie else 0, conditions=options.conditions,
+                                   allow_unreplicated=options.allow_unreplicated)
         from_runs, run_notes = early.result()
     notes = list(comparison.notes)
     if not options.pie:
         notes.append("PIEs not computed (--no-pie)")
+    covariate_rows = pd.DataFrame(columns=list(covariates.COLUMNS))
+    if not comparison.significance.empty:
+        covariate_rows, covariate_notes = covariates.covariate_table(
+            runs, comparison.significance, options.covariate_conditions, options.correction,
+            options.allow_unreplicated)
+        notes += [f"covariate model {note}" for note in covariate_notes]
     drawn: dict[str, bytes] = {}
     if draw and not comparison.significance.empty:
         sig = comparison.significance.rename(columns={"lang_name": "name"})
-        drawn, figure_notes = _drawn(figures.comparison_figures(sig, comparison.pie if options.pie else None, only))
+        drawn, figure_notes = _drawn(figures.comparison_figures(sig, comparison.pie if options.pie else None,
+                                                                covariate_rows, only))
         notes += figure_notes
     elif draw:
         notes.append("no comparison figure drawn: the sweep has no sparse run next to a dense run of the same cell")
@@ -104,11 +114,12 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
     seeds = provenance.seeds_per_comparison(comparison.index)
     opening = provenance.markdown(provenance.provenance(sweep_dir, loaded), seeds)
     pie = comparison.pie if options.pie else None
-    page = summary.summary_markdown(str(sweep_dir), opening, comparison.significance, robust, pie, list(drawn), notes,
-                                    skipped, options.n_boot, options.alpha,
-                                    None if options.pie else "Not computed (`--no-pie`).")
+    page = summary.summary_markdown(str(sweep_dir), opening, comparison.significance, robust, pie, covariate_rows,
+                                    list(drawn), notes, skipped, options.alpha,
+                                    None if options.pie else "Not computed (`--no-pie`).", options.allow_unreplicated)
     pie_page = summary.pie_markdown(str(sweep_dir), comparison.pie, comparison.examples, notes)
-    return SweepReport(sweep_dir, table, comparison, runs, robust, drawn, page, pie_page, notes, skipped)
+    return SweepReport(sweep_dir, table, comparison, runs, robust, covariate_rows, drawn, page, pie_page, notes,
+                       skipped)
 
 
 def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None:
@@ -118,10 +129,12 @@ def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None
         path.write_bytes(report.figures[name])
 
 
-def _write_pie_tables(report: SweepReport, out: Path) -> None:
-    """pie.csv and pie_examples.csv when PIEs were computed; an earlier report's copies are removed otherwise
-    (``--no-pie``), so no table outlives its data."""
-    for name, frame in (("pie.csv", report.comparison.pie), ("pie_examples.csv", report.comparison.examples)):
+def _write_tables(report: SweepReport, out: Path, names: Sequence[str]) -> None:
+    """The named optional tables when they have rows; an earlier report's copies are removed otherwise
+    (``--no-pie``, no covariate model), so no table outlives its data."""
+    frames = {"pie.csv": report.comparison.pie, "pie_examples.csv": report.comparison.examples,
+              "covariates.csv": report.covariates}
+    for name, frame in ((name, frames[name]) for name in names):
         if frame.empty:
             (out / name).unlink(missing_ok=True)
         else:
@@ -129,9 +142,9 @@ def _write_pie_tables(report: SweepReport, out: Path) -> None:
 
 
 def write(report: SweepReport, out: str | Path) -> list[Path]:
-    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md. Figures and
-    PIE tables of an earlier report in ``out`` that this one does not make are removed, so none outlives its
-    data."""
+    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, covariates.csv, figures/*.png, summary.md.
+    Figures and tables of an earlier report in ``out`` that this one does not make are removed, so none outlives
+    its data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "figures").glob("*.png"):
@@ -140,7 +153,7 @@ def write(report: SweepReport, out: str | Path) -> list[Path]:
     report.table.to_csv(out / "runs.csv", index=False)
     report.table.to_parquet(out / "runs.parquet", index=False)
     report.comparison.significance.to_csv(out / "significance.csv", index=False)
-    _write_pie_tables(report, out)
+    _write_tables(report, out, ("pie.csv", "pie_examples.csv", "covariates.csv"))
     _write_figures(report, out, list(report.figures))
     write_text(out / "summary.md", report.summary)
     return sorted(p for p in out.rglob("*") if p.is_file())
@@ -150,7 +163,7 @@ def write_pie(report: SweepReport, out: str | Path) -> list[Path]:
     """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md and figures/pie_vs_sparsity.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_pie_tables(report, out)
+    _write_tables(report, out, ("pie.csv", "pie_examples.csv"))
     write_text(out / "pie.md", report.pie_page)
     _write_figures(report, out, [n for n in report.figures if n == "pie_vs_sparsity"])
     return [out / "pie.csv", out / "pie_examples.csv", out / "pie.md"]
