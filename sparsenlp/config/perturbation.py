@@ -2,8 +2,9 @@
 
 A member is a condition label -> a registered perturbation (sparsenlp/perturb/registry.py), its
 severities (each gives the condition ``<label>@<severity>``) and parameters. Names, severities and
-parameters are checked here, before any data is loaded; entity pools need the data and are checked
-right after it is read (before training).
+parameters are checked here, before any data is loaded; which conditions apply to which test language
+(scripts, entity pools, measured strength) needs the data and is decided right after it is read, before
+training.
 """
 from __future__ import annotations
 
@@ -22,14 +23,19 @@ class MemberConfig:
     severities: List[float] = MISSING
     params: Dict[str, Any] = field(default_factory=dict)
     pool: Optional[str] = None  # entity_swap only: seen | unseen | script | family
-    required: bool = True  # false: languages the member cannot apply to are skipped and recorded
+    # a test language the member cannot change (case on a caseless script, no pool) is recorded as not
+    # applicable; true: stop before training instead
+    required: bool = False
 
 
 @dataclass
 class PerturbationConfig:
     name: str = "none"
     seed: int = 0  # fixed across runs, so every run (and every PIE population) sees the same text
-    pool_limit: Optional[int] = None  # entity_swap: training sentences read per pool language (null: all)
+    pool_limit: Optional[int] = None  # entity_swap script/family: test sentences read per pool language (null: all)
+    # a condition that changes fewer than this share of a language's test sentences is not applicable to it:
+    # a gap can only come from changed sentences, so below this it is near 0 by construction
+    min_changed: float = 0.05
     # label -> MemberConfig (typed here, not by OmegaConf, so that a member can be added with one
     # `+perturbation.members.<label>={...}` override and a bad value gets a message naming the member)
     members: Dict[str, Any] = field(default_factory=dict)
@@ -42,6 +48,8 @@ class PerturbationConfig:
             raise SparseNLPError(f"perturbation.seed={self.seed} must be a non-negative integer")
         if self.pool_limit is not None and self.pool_limit < 1:
             raise SparseNLPError(f"perturbation.pool_limit={self.pool_limit} must be positive or null")
+        if not 0.0 <= self.min_changed <= 1.0:
+            raise SparseNLPError(f"perturbation.min_changed={self.min_changed} must be a share in [0, 1]")
         for label, member in self.active().items():
             where = f"perturbation.members.{label}"
             if "@" in label or "/" in label:
