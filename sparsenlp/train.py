@@ -26,6 +26,7 @@ from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, settings
 from sparsenlp.data.cache import tokenizer_fingerprint
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
+from sparsenlp.data.facts import language_facts
 from sparsenlp.data.languages import info
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
@@ -212,7 +213,8 @@ def run(cfg: DictConfig) -> RunRecord:
                   "dev_sentences": len(data.dev.sentences),
                   "test_sentences": {lang: len(split.sentences) for lang, split in data.test.items()},
                   "train_windows": len(data.train.features or ()), "max_length": job.settings.data.max_length,
-                  "tokenizer": tokenizer_fingerprint(job.tokenizer), "feature_cache": job.feature_cache},
+                  "tokenizer": tokenizer_fingerprint(job.tokenizer), "feature_cache": job.feature_cache,
+                  "facts": {lang: dataclasses.asdict(f) for lang, f in language_facts(data, job.tokenizer).items()}},
             model={"name": job.settings.model.name, "name_or_path": job.settings.model.name_or_path,
                    "parameters": sum(p.numel() for p in trainer.model.parameters())},
             languages=_languages(job),
@@ -220,7 +222,8 @@ def run(cfg: DictConfig) -> RunRecord:
             dev=dev_metrics,
             test=test,
             robustness=robustness,
-            robustness_skipped=job.suite.skipped,
+            robustness_not_applicable=job.suite.not_applicable,
+            entity_pools=job.suite.pool_report(),
             pruning=None if job.pruner is None else job.pruner.pruning_report(),
             quantization=quantization,
             timings=timings,

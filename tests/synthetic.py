@@ -231,7 +231,7 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
                config: Mapping | None = None, run_dir: Path = Path("run"), overrides: Sequence[str] = ()):
     """A valid record of one synthetic job: ``scores``: test language → (clean F1, test sentences); the
     languages' facts come from ``conf/languages/xtreme40.yaml``; ``tests/records.py`` fills the rest."""
-    from tests.records import make_record
+    from tests.records import data_facts, make_record
 
     conf = yaml.safe_load(LANGUAGES_YAML.read_text(encoding="utf-8"))
     facts = {code: {**conf["langs"][code], "transfer": code not in train_langs,
@@ -257,7 +257,8 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
               "dev_sentences": min(sum(train.values()), 10000),
               "test_sentences": {c: n for c, (_, n) in scores.items()},
               "train_windows": sum(train.values()) + 10, "max_length": 128, "tokenizer": "0123456789abcdef",
-              "feature_cache": {"hits": 3, "misses": 0}},
+              "feature_cache": {"hits": 3, "misses": 0},
+              "facts": {c: data_facts(train.get(c, 0), 1000 if c in train else 0, n) for c, (_, n) in scores.items()}},
         model={"name": model, "name_or_path": "bert-base-multilingual-cased", "parameters": MBERT_TOTAL},
         languages=facts,
         training={"steps": steps, "steps_per_epoch": steps // 10, "epochs": 10.0, "best_step": steps,
@@ -266,7 +267,7 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
                   "history": history, "dev_history": [{"step": steps, "f1": dev_f1, "precision": dev_f1,
                                                        "recall": dev_f1, "eligible": True}]},
         dev=_metrics(dev_f1, 1000), test={c: {"clean": _metrics(f1, n)} for c, (f1, n) in scores.items()},
-        robustness={}, robustness_skipped={}, pruning=None if dense else _pruning(method, sparsity, steps),
+        robustness={}, robustness_not_applicable={}, entity_pools={}, pruning=None if dense else _pruning(method, sparsity, steps),
         timings={"total_seconds": 3700.0, "train_seconds": 3600.0, "eval_seconds": 60.0})
 
 
