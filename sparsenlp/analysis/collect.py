@@ -10,7 +10,10 @@ schedule, embeddings, target_sparsity, quantization), its label ``arm`` (``globa
 ``setting`` (the label without the sparsity level: one line of a figure), the seed, the training
 languages, the test language's facts (tier, script, family, train_size) and whether it is zero-shot
 ``transfer``; ``perturbation``/``severity`` split the condition (``clean``: 0); ``gap`` and
-``gap_ratio`` are NaN on the clean condition; F1 per entity type is NaN where a type has no support.
+``gap_ratio`` are NaN on the clean condition; F1 per entity type is NaN where a type has no support. The
+perturbation's measured strength (:data:`STRENGTH`: shares of sentences, characters and subwords changed,
+[UNK] rate before and after) stands next to the gap, NaN on the clean condition. A condition that does not
+apply to a language has no row (the record says why, in ``robustness_not_applicable``).
 """
 from __future__ import annotations
 
@@ -39,10 +42,11 @@ MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
 # What distinguishes sparse arms within a MATCH cell.
 SPARSE = tuple(k for k in ARM if k not in MATCH)
 NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in groupby)
+STRENGTH = ("sentences_changed", "characters_changed", "subwords_changed", "unk_before", "unk_after")
 COLUMNS = (
     "run_dir", "arm", "setting", *ARM, "seed", "train_langs", "lang", "lang_name", "tier", "script",
     "family", "train_size", "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
-    "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
+    "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", *STRENGTH, "dev_f1", "train_seconds", "steps",
     "train_sentences", "test_sentences",
 )
 
@@ -133,6 +137,7 @@ def _section_rows(run_dir: Path, record: RunRecord, quantization: str, test: dic
                 "precision": metrics.precision, "recall": metrics.recall, "f1": metrics.f1,
                 **{f"f1_{t}": _nan(metrics.per_type[t].f1 if t in metrics.per_type else None) for t in ENTITY_TYPES},
                 "gap": _nan(gap and gap.gap), "gap_ratio": _nan(gap and gap.gap_ratio),
+                **{m: _nan(gap and getattr(gap.strength, m)) for m in STRENGTH},
             })
     return rows
 

@@ -10,7 +10,8 @@ Files (``write``): ``runs.csv``/``runs.parquet`` (one row per run × test langua
 sparsity × condition: ΔF1 vs dense with its interval, p-value, adjusted p-value, the correction and the
 verdict, then the arm's dimensions and the language's facts), ``pie.csv`` (one row per comparison ×
 PIE level: rate, noise floor, excess with its interval, ``too_small``), ``pie_examples.csv``,
-``figures/*.png`` and ``summary.md``.
+``strength.csv`` (:mod:`sparsenlp.analysis.strength`: each condition's measured strength per language next to
+the dense gap, and the conditions that did not apply), ``figures/*.png`` and ``summary.md``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparsenlp.analysis import collect, figures, provenance, summary
+from sparsenlp.analysis import collect, figures, provenance, strength, summary
 from sparsenlp.analysis.sweep_comparison import SweepComparison, baseline_runs, compare_sweep
 from sparsenlp.evaluation.pie import LEVELS
 from sparsenlp.io import write_text
@@ -56,6 +57,7 @@ class SweepReport:
     pie_page: str
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    strength: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _robustness(runs: pd.DataFrame) -> pd.DataFrame | None:
@@ -108,7 +110,9 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
                                     skipped, options.n_boot, options.alpha,
                                     None if options.pie else "Not computed (`--no-pie`).")
     pie_page = summary.pie_markdown(str(sweep_dir), comparison.pie, comparison.examples, notes)
-    return SweepReport(sweep_dir, table, comparison, runs, robust, drawn, page, pie_page, notes, skipped)
+    strength_rows, strength_page = strength.report(table, loaded)
+    return SweepReport(sweep_dir, table, comparison, runs, robust, drawn, page + "\n" + strength_page, pie_page,
+                       notes, skipped, strength_rows)
 
 
 def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None:
@@ -129,9 +133,9 @@ def _write_pie_tables(report: SweepReport, out: Path) -> None:
 
 
 def write(report: SweepReport, out: str | Path) -> list[Path]:
-    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md. Figures and
-    PIE tables of an earlier report in ``out`` that this one does not make are removed, so none outlives its
-    data."""
+    """runs.csv/.parquet, significance.csv, strength.csv, pie.csv, pie_examples.csv, figures/*.png, summary.md.
+    Figures and PIE tables of an earlier report in ``out`` that this one does not make are removed, so none
+    outlives its data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "figures").glob("*.png"):
@@ -140,6 +144,10 @@ def write(report: SweepReport, out: str | Path) -> list[Path]:
     report.table.to_csv(out / "runs.csv", index=False)
     report.table.to_parquet(out / "runs.parquet", index=False)
     report.comparison.significance.to_csv(out / "significance.csv", index=False)
+    if report.strength.empty:
+        (out / "strength.csv").unlink(missing_ok=True)
+    else:
+        report.strength.to_csv(out / "strength.csv", index=False)
     _write_pie_tables(report, out)
     _write_figures(report, out, list(report.figures))
     write_text(out / "summary.md", report.summary)
