@@ -125,7 +125,8 @@ def test_suite_run_scores_every_member_and_severity(tmp_path, tiny_overrides):
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
     report = analyse(tmp_path, Options(pie=False, n_boot=50), draw=False)  # the report reads the strength
     noise = report.strength[report.strength["condition"] == "char_noise@0.1"]
-    assert noise["characters_changed"].tolist() == [record.robustness["de"]["char_noise@0.1"].strength.characters_changed]
+    measured = record.robustness["de"]["char_noise@0.1"].strength
+    assert noise["characters_changed"].tolist() == [measured.characters_changed]
     assert "## Perturbation strength" in report.summary and "char_noise@0.1" in report.summary
 
 

@@ -46,8 +46,8 @@ STRENGTH = ("sentences_changed", "characters_changed", "subwords_changed", "unk_
 COLUMNS = (
     "run_dir", "arm", "setting", *ARM, "seed", "train_langs", "lang", "lang_name", "tier", "script",
     "family", "train_size", "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
-    "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", *STRENGTH, "dev_f1", "train_seconds", "steps",
-    "train_sentences", "test_sentences",
+    "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", *STRENGTH, "dev_f1", "train_seconds",
+    "steps", "train_sentences", "test_sentences",
 )
 
 
