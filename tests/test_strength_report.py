@@ -53,3 +53,15 @@ def test_strength_reaches_the_tidy_table_and_the_report_from_records():
     assert missing["reason"].tolist() == ["case: script X has no letter case"] and missing["lang"].tolist() == ["de"]
     assert "## Perturbation strength" in page and "### Not applicable" in page
     assert "case: script X has no letter case" in page
+
+
+@pytest.mark.parametrize("reason, short", [
+    ("case: script Georgian has no letter case (94% of the test letters; it applies to Latin, which hold 6%)",
+     "case: script Georgian has no letter case"),
+    ("entity_swap (script pool): no other language shares script='Georgian' with lang=ka",
+     "entity_swap (script pool): no other language shares script='Georgian' with lang=ka"),
+    ("strip_diacritics: changes 2.5% of the test sentences, under perturbation.min_changed=0.05",
+     "strip_diacritics: changes too few of the test sentences, under perturbation.min_changed=0.05"),
+])
+def test_reasons_group_across_languages_without_their_numbers(reason, short):
+    assert strength._short(reason) == short

@@ -20,6 +20,7 @@ does not raise the flag alone (with 40 languages, 4 lie outside on each side).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -94,8 +95,8 @@ def not_applicable_table(loaded: Iterable[tuple[Path, RunRecord]]) -> pd.DataFra
 
 def _short(reason: str) -> str:
     """A reason without its per-language numbers, so that languages with the same reason group together."""
-    return reason.split(" (")[0].split(": changes ")[0] + (": changes too few sentences" if ": changes " in reason
-                                                           else "")
+    reason = re.sub(r" \([^()]*\)$", "", reason)
+    return re.sub(r": changes [0-9.]+% of the test sentences", ": changes too few of the test sentences", reason)
 
 
 def markdown(spread: pd.DataFrame, not_applicable: pd.DataFrame, factor: float = SPREAD_FACTOR) -> str:

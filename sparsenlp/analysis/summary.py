@@ -125,11 +125,13 @@ def _section(title: str, items: Sequence[str], empty: str) -> str:
 
 def summary_markdown(sweep_dir: str, provenance_md: str, sig: pd.DataFrame, robust: pd.DataFrame | None,
                      pie: pd.DataFrame | None, figures: Sequence[str], notes: Sequence[str],
-                     skipped: Sequence[str], n_boot: int, alpha: float, pie_skipped: str | None = None) -> str:
-    """``summary.md``: provenance first, then the verdicts, robustness, PIEs, figures, notes and skipped records."""
+                     skipped: Sequence[str], n_boot: int, alpha: float, pie_skipped: str | None = None,
+                     strength_md: str = "") -> str:
+    """``summary.md``: provenance first, then the verdicts, robustness with the perturbations' measured strength
+    (``strength_md``, :mod:`sparsenlp.analysis.strength`), PIEs, figures, notes and skipped records."""
     parts = [f"# sparsenlp report: `{sweep_dir}`\n\n## What was run\n\n", provenance_md, "\n",
              significance_section(sig, n_boot, alpha), "\n", robustness_section(robust), "\n",
-             pie_section(pie, pie_skipped), "\n",
+             *([strength_md, "\n"] if strength_md else []), pie_section(pie, pie_skipped), "\n",
              _section("Figures", [f"[{name}](figures/{name}.png)" for name in figures], "None drawn (see the notes)."),
              "\n", _section("Notes", notes, "None."), "\n",
              _section("Skipped records", skipped, "None: every results.json under the sweep was read.")]

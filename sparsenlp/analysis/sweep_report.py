@@ -106,13 +106,13 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
     seeds = provenance.seeds_per_comparison(comparison.index)
     opening = provenance.markdown(provenance.provenance(sweep_dir, loaded), seeds)
     pie = comparison.pie if options.pie else None
+    strength_rows, strength_page = strength.report(table, loaded)
     page = summary.summary_markdown(str(sweep_dir), opening, comparison.significance, robust, pie, list(drawn), notes,
                                     skipped, options.n_boot, options.alpha,
-                                    None if options.pie else "Not computed (`--no-pie`).")
+                                    None if options.pie else "Not computed (`--no-pie`).", strength_page)
     pie_page = summary.pie_markdown(str(sweep_dir), comparison.pie, comparison.examples, notes)
-    strength_rows, strength_page = strength.report(table, loaded)
-    return SweepReport(sweep_dir, table, comparison, runs, robust, drawn, page + "\n" + strength_page, pie_page,
-                       notes, skipped, strength_rows)
+    return SweepReport(sweep_dir, table, comparison, runs, robust, drawn, page, pie_page, notes, skipped,
+                       strength_rows)
 
 
 def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None:

@@ -99,6 +99,8 @@ class RobustnessSuite:
         """Decide which conditions apply to each test language and measure their strength (needs the data
         and the tokenizer), and remember how to encode perturbed text."""
         self._encode = lambda sentences: encode(sentences, tokenizer, data_cfg.max_length)
+        if not self.members:
+            return
         known = vocabulary_check(tokenizer)
         held = entity_forms(data.train.sentences) | entity_forms(data.dev.sentences)
 
