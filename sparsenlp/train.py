@@ -27,7 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from sparsenlp import hub, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
-from sparsenlp.data.datamodule import NERData, corpus_key, data_info, encode_all, load_sentences
+from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
+from sparsenlp.data.facts import data_info
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.quantize import score_quantized
@@ -199,7 +200,8 @@ def run(cfg: DictConfig) -> RunRecord:
             dev=dev_metrics,
             test=test,
             robustness=robustness,
-            robustness_skipped=job.suite.skipped,
+            robustness_not_applicable=job.suite.not_applicable,
+            entity_pools=job.suite.pool_report(),
             pruning=None if job.pruner is None else job.pruner.pruning_report(),
             quantization=quantization,
             timings=timings,

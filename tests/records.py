@@ -22,6 +22,16 @@ def _metrics(f1: float, sentences: int = 10) -> dict[str, Any]:
             "per_type": {"PER": {"precision": f1, "recall": f1, "f1": f1, "support": 3}}}
 
 
+STRENGTH = {"sentences_changed": 0.9, "characters_changed": 0.1, "subwords_changed": 0.2, "unk_before": 0.01,
+            "unk_after": 0.02}
+
+
+def data_facts(train: int, dev: int, test: int) -> dict[str, Any]:
+    """One language's ``data.facts`` entry with the given sizes and hand-picked shares."""
+    return {"train_sentences": train, "dev_sentences": dev, "test_sentences": test, "single_entity_share": 0.2,
+            "seen_entity_share": 0.4, "subwords_per_word": 1.5}
+
+
 def make_record(**overrides: Any) -> RunRecord:
     """A global-magnitude run at 0.5 sparsity on de+af (two test languages), seed 7; ``overrides``
     replace top-level sections."""
@@ -39,7 +49,8 @@ def make_record(**overrides: Any) -> RunRecord:
                 "git_revision": None, "overrides": [], "sweep_dir": None, "job_num": None},
         "data": {"source": "local", "train_sentences": 200, "train_sentences_per_lang": {"de": 100, "af": 100},
                  "dev_sentences": 20, "test_sentences": {"de": 10, "af": 10}, "train_windows": 201,
-                 "max_length": 128, "tokenizer": "0123456789abcdef", "feature_cache": {"hits": 0, "misses": 6}},
+                 "max_length": 128, "tokenizer": "0123456789abcdef", "feature_cache": {"hits": 0, "misses": 6},
+                 "facts": {"de": data_facts(100, 10, 10), "af": data_facts(100, 10, 10)}},
         "model": {"name": "tiny", "name_or_path": None, "parameters": 1000},
         "languages": LANG_FACTS,
         "training": {"steps": 4, "steps_per_epoch": 2, "epochs": 2.0, "best_step": 4, "best_dev_f1": 0.55,
@@ -50,9 +61,11 @@ def make_record(**overrides: Any) -> RunRecord:
         "dev": _metrics(0.55, 20),
         "test": {"de": {"clean": _metrics(0.8), "char_noise@0.1": _metrics(0.6)},
                  "af": {"clean": _metrics(0.6), "char_noise@0.1": _metrics(0.5)}},
-        "robustness": {"de": {"char_noise@0.1": {"f1": 0.6, "gap": 0.2, "gap_ratio": 0.25}},
-                       "af": {"char_noise@0.1": {"f1": 0.5, "gap": 0.1, "gap_ratio": 1 / 6}}},
-        "robustness_skipped": {},
+        "robustness": {"de": {"char_noise@0.1": {"f1": 0.6, "gap": 0.2, "gap_ratio": 0.25, "strength": STRENGTH}},
+                       "af": {"char_noise@0.1": {"f1": 0.5, "gap": 0.1, "gap_ratio": 1 / 6, "strength": STRENGTH}}},
+        "robustness_not_applicable": {"de": {"lower@1": "case: script X has no letter case"}},
+        "entity_pools": {"de": {"swap_unseen": {"source": "unseen", "split": "test", "languages": ["de"],
+                                                "sizes": {"PER": 3}, "excluded": 1, "training_data": False}}},
         "pruning": {"target": 0.5,
                     "achieved": 0.5, "model_sparsity": 0.1, "prunable_parameters": 200, "total_parameters": 1000,
                     "pruned_parameters": 100, "per_tensor": per_tensor,

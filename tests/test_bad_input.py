@@ -116,7 +116,8 @@ def test_entity_swap_pool_missing_a_type(tiny_overrides, wikiann_root, tmp_path)
     (root / "sw" / "train").write_text(train.replace("B-ORG", "O").replace("I-ORG", "O"), encoding="utf-8")
     _fails([*tiny_overrides, "lang=sw", f"data.root={root}", "data.train_limit=null", "perturbation=suite",
             "~perturbation.members.swap_script", "~perturbation.members.swap_family",
-            "~perturbation.members.swap_unseen"], tmp_path, "entity pool for lang=sw .* has no ORG entities")
+            "~perturbation.members.swap_unseen", "+perturbation.members.swap_seen.required=true"], tmp_path,
+           "swap_seen does not apply to lang=sw: .*entity pool for lang=sw .* has no ORG entities")
 
 
 def test_config_errors_are_found_before_any_data_is_read(tiny_overrides, tmp_path):

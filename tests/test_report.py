@@ -294,7 +294,7 @@ def test_pie_examples_are_sentences_whose_modes_differ(sweep, report):
 
 def test_report_writes_every_table_and_figure(sweep, table, report):
     assert {p.name for p in report.iterdir()} == {"runs.csv", "runs.parquet", "significance.csv", "pie.csv",
-                                                   "pie_examples.csv", "summary.md", "figures"}
+                                                   "pie_examples.csv", "strength.csv", "summary.md", "figures"}
     pd.testing.assert_frame_equal(pd.read_csv(report / "runs.csv"), table, check_dtype=False)
     pd.testing.assert_frame_equal(pd.read_parquet(report / "runs.parquet"), table)
     assert {p.stem for p in (report / "figures").glob("*.png")} == FIGURES
@@ -311,6 +311,7 @@ def test_summary_opens_with_provenance_and_names_skipped_records(sweep, report):
     summary = (report / "summary.md").read_text()
     titles = re.findall(r"^## (.+)$", summary, flags=re.M)
     assert titles[0] == "What was run" and titles[-1] == "Skipped records"
+    assert titles[titles.index("Robustness, per perturbation") + 1] == "Perturbation strength"  # next to the gaps
     opening = _section(summary, "What was run")
     assert "10 complete runs" in opening
     assert "`sparsenlp-train -m model=tiny lang=de,sw pruning=dense,global_magnitude,layerwise_magnitude " \

@@ -95,15 +95,26 @@ def test_language_list_trains_one_model_and_scores_each_test_set(tmp_path, tiny_
 def test_suite_run_scores_every_member_and_severity(tmp_path, tiny_overrides):
     from omegaconf import OmegaConf
 
+    from sparsenlp.analysis.sweep_report import Options, analyse
+
     cfg = compose_run([*tiny_overrides, "lang=de", "perturbation=suite", "trainer.max_steps=6",
                        "trainer.eval_every=6"], tmp_path)
     record = run(cfg)
     members = OmegaConf.to_container(cfg.perturbation.members)
     expected = {f"{label}@{s:g}" for label, m in members.items() for s in m["severities"]}
     assert {"swap_seen@1", "swap_unseen@1"} <= expected
-    assert set(record.test["de"]) == expected | {"clean"}
-    assert set(record.robustness["de"]) == expected and record.robustness_skipped == {}
+    assert set(record.test["de"]) == expected | {"clean"}  # German: every condition applies
+    assert set(record.robustness["de"]) == expected and record.robustness_not_applicable == {}
+    pools = record.entity_pools["de"]
+    assert set(pools) == {"swap_seen", "swap_unseen", "swap_script", "swap_family"}
+    assert pools["swap_seen"].training_data and pools["swap_seen"].split == "train"
+    assert all(not p.training_data and p.split == "test" and sum(p.sizes.values()) > 0 for label, p in pools.items()
+               if label != "swap_seen")
+    assert "de" not in pools["swap_script"].languages and "en" in pools["swap_script"].languages
+    facts = record.data.facts["de"]
+    assert (facts.train_sentences, facts.dev_sentences, facts.test_sentences) == (400, 100, 100)
     for condition, gap in record.robustness["de"].items():
+        assert gap.strength.sentences_changed >= 0.05 and gap.strength.characters_changed > 0
         f1 = record.test["de"][condition].f1
         assert gap.f1 == f1 and gap.gap == pytest.approx(record.test["de"]["clean"].f1 - f1)
         rows = read_jsonl(tmp_path / "predictions" / f"test.{condition}.jsonl")
@@ -112,15 +123,29 @@ def test_suite_run_scores_every_member_and_severity(tmp_path, tiny_overrides):
     dropped = read_jsonl(tmp_path / "predictions" / "test.context_drop@0.2.jsonl")
     assert all(len(r["kept"]) == len(r["tokens"]) for r in dropped)
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
+    report = analyse(tmp_path, Options(pie=False, n_boot=50), draw=False)  # the report reads the strength
+    noise = report.strength[report.strength["condition"] == "char_noise@0.1"]
+    measured = record.robustness["de"]["char_noise@0.1"].strength
+    assert noise["characters_changed"].tolist() == [measured.characters_changed]
+    assert "## Perturbation strength" in report.summary and "char_noise@0.1" in report.summary
 
 
 @pytest.mark.slow
-def test_languages_without_a_script_neighbour_skip_that_pool_and_say_so(tmp_path, tiny_overrides):
+def test_suite_run_records_what_does_not_apply_to_georgian_and_the_report_lists_it(tmp_path, tiny_overrides):
+    from sparsenlp.analysis.sweep_report import Options, analyse
+
     record = run(compose_run([*tiny_overrides, "lang=ka", "perturbation=suite", "trainer.max_steps=2",
-                              "trainer.eval_every=2", "~perturbation.members.char_noise"], tmp_path))
-    assert set(record.robustness_skipped["ka"]) == {"swap_script", "swap_family"}
-    assert "no other language shares script='Georgian'" in record.robustness_skipped["ka"]["swap_script"]
-    assert "swap_seen@1" in record.test["ka"] and "swap_script@1" not in record.test["ka"]
+                              "trainer.eval_every=2"], tmp_path))
+    missing = record.robustness_not_applicable["ka"]
+    assert set(missing) == {"lower@1", "upper@1", "strip_diacritics@1", "swap_script@1", "swap_family@1"}
+    assert missing["upper@1"].startswith("case: script Georgian has no letter case")
+    assert "no other language shares script='Georgian'" in missing["swap_script@1"]
+    assert not set(missing) & (set(record.test["ka"]) | set(record.robustness["ka"]))  # absent, never a gap of 0
+    assert {"char_noise@0.1", "char_noise@0.3", "swap_seen@1", "swap_unseen@1", "context_drop@0.2"} == set(
+        record.robustness["ka"])
+    assert set(record.entity_pools["ka"]) == {"swap_seen", "swap_unseen"}
+    summary = analyse(tmp_path, Options(pie=False, n_boot=50), draw=False).summary
+    assert "### Not applicable" in summary and "case: script Georgian has no letter case" in summary
 
 
 @pytest.mark.slow
@@ -139,7 +164,10 @@ def test_zero_shot_transfer_scores_languages_never_trained_on(tmp_path, tiny_ove
         assert [r["tokens"] for r in mine] == [list(s.tokens) for s in gold]
         assert ner_metrics([r["gold"] for r in mine], [r["pred"] for r in mine]).f1 == pytest.approx(
             record.test[lang]["clean"].f1)
-    assert "swap_unseen@1" in record.test["de"]  # pooled from de's dev set, which training never read
+    assert "swap_unseen@1" in record.test["de"]  # pooled from de's test set, minus en's training/dev names
+    assert "not a training language" in record.robustness_not_applicable["de"]["swap_seen@1"]
+    assert record.data.facts["de"].train_sentences == 0 == record.data.facts["sw"].dev_sentences
+
 
 
 @pytest.mark.slow

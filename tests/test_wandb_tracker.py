@@ -207,6 +207,18 @@ def test_a_quantized_models_scores_get_keys_of_their_own() -> None:
     assert row["int8/size_ratio"] == 0.25 and row["int8/speedup"] == 2.0
 
 
+def test_a_condition_that_does_not_apply_to_a_language_is_left_out_of_the_mean_never_counted_as_0() -> None:
+    from sparsenlp.tracking.wandb import final_metrics
+
+    record = make_record(
+        test={"de": RECORD.test["de"], "af": {"clean": RECORD.test["af"]["clean"]}},
+        robustness={"de": RECORD.robustness["de"], "af": {}},
+        robustness_not_applicable={"af": {"char_noise@0.1": "char_noise: changes 1.0% of the test sentences"}})
+    row = final_metrics(record)
+    assert row["test/char_noise_0_1/f1"] == 0.6 and row["robustness/char_noise_0_1/gap"] == pytest.approx(0.2)
+    assert "test/af/char_noise_0_1/f1" not in row and row["test/f1"] == pytest.approx((0.8 + 0.6) / 2)
+
+
 def test_panel_groups_never_pool_two_arms() -> None:
     from sparsenlp.tracking.wandb import panel_groups
 

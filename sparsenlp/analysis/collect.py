@@ -13,8 +13,11 @@ split) and whether it is zero-shot ``transfer``; what the run's data was for tha
 (:data:`DATA_FACTS`: ``train_size``, the sentences of it actually trained on, 0 for zero-shot; tokenizer
 fertility; entity overlap with the training data); ``perturbation``/``severity`` split the condition
 (``clean``: 0); ``gap`` and ``gap_ratio`` are NaN on the clean condition; F1 per entity type is NaN where a
-type has no support. A value a record does not give (an F1 without entities, a fact an older record lacks)
-is NaN, never 0.
+type has no support. The perturbation's measured strength (:data:`STRENGTH`: shares of sentences, characters
+and subwords changed, [UNK] rate before and after) stands next to the gap, NaN on the clean condition. A
+condition that does not apply to a language has no row (the record says why, in
+``robustness_not_applicable``). A value a record does not give (an F1 without entities, a fact an older record
+lacks) is NaN, never 0.
 """
 from __future__ import annotations
 
@@ -48,11 +51,12 @@ NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in gro
 # The single-entity share of a test set is computed from the test set itself (stats.COLUMNS).
 DATA_FACTS = {"train_size": "train_sentences", "subwords_per_word": "subwords_per_word",
               "seen_entity_share": "seen_entity_share"}
+STRENGTH = ("sentences_changed", "characters_changed", "subwords_changed", "unk_before", "unk_after")
 COLUMNS = (
     "run_dir", "arm", "setting", *ARM, "seed", "train_langs", "lang", "lang_name", "tier", "script",
-    "family", "split_train_size", *DATA_FACTS, "transfer", "achieved_sparsity", "condition", "perturbation", "severity", "precision",
-    "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
-    "train_sentences", "test_sentences",
+    "family", "split_train_size", *DATA_FACTS, "transfer", "achieved_sparsity", "condition", "perturbation", "severity",
+    "precision", "recall", "f1", *(f"f1_{t}" for t in ENTITY_TYPES), "gap", "gap_ratio", *STRENGTH, "dev_f1",
+    "train_seconds", "steps", "train_sentences", "test_sentences",
 )
 
 
@@ -153,6 +157,7 @@ def _section_rows(run_dir: Path, record: RunRecord, quantization: str, test: dic
                 "precision": _nan(metrics.precision), "recall": _nan(metrics.recall), "f1": _nan(metrics.f1),
                 **{f"f1_{t}": _nan(metrics.per_type[t].f1 if t in metrics.per_type else None) for t in ENTITY_TYPES},
                 "gap": _nan(gap and gap.gap), "gap_ratio": _nan(gap and gap.gap_ratio),
+                **{m: _nan(gap and getattr(gap.strength, m)) for m in STRENGTH},
             })
     return rows
 

@@ -170,12 +170,13 @@ def _section(title: str, items: Sequence[str], empty: str) -> str:
 def summary_markdown(sweep_dir: str, provenance_md: str, sig: pd.DataFrame, robust: pd.DataFrame | None,
                      pie: pd.DataFrame | None, covariates: pd.DataFrame, figures: Sequence[str], notes: Sequence[str],
                      skipped: Sequence[str], alpha: float, pie_skipped: str | None = None,
-                     allow_unreplicated: bool = False) -> str:
-    """``summary.md``: provenance first, then the verdicts, robustness, PIEs, covariates, figures, notes and
-    skipped records."""
+                     allow_unreplicated: bool = False, strength_md: str = "") -> str:
+    """``summary.md``: provenance first, then the verdicts, robustness with the perturbations' measured strength
+    (``strength_md``, :mod:`sparsenlp.analysis.strength`), PIEs, covariates, figures, notes and skipped records."""
     parts = [f"# sparsenlp report: `{sweep_dir}`\n\n## What was run\n\n", provenance_md, "\n",
              significance_section(sig, alpha, allow_unreplicated), "\n", robustness_section(robust), "\n",
-             pie_section(pie, pie_skipped), "\n", covariate_section(covariates), "\n",
+             *([strength_md, "\n"] if strength_md else []), pie_section(pie, pie_skipped), "\n",
+             covariate_section(covariates), "\n",
              _section("Figures", [f"[{name}](figures/{name}.png)" for name in figures], "None drawn (see the notes)."),
              "\n", _section("Notes", notes, "None."), "\n",
              _section("Skipped records", skipped, "None: every results.json under the sweep was read.")]

@@ -11,7 +11,9 @@ sparsity × condition: ΔF1 vs dense with its interval, p-value, adjusted p-valu
 verdict, then the arm's dimensions, the language's facts and what its runs trained on), ``pie.csv`` (one
 row per comparison × PIE level: rate, noise floor, excess with its interval, ``too_small``),
 ``pie_examples.csv``, ``covariates.csv`` (ΔF1 against the languages' facts, one mixed model per arm ×
-condition × sparsity: :mod:`sparsenlp.analysis.covariates`), ``figures/*.png`` and ``summary.md``.
+condition × sparsity: :mod:`sparsenlp.analysis.covariates`), ``strength.csv``
+(:mod:`sparsenlp.analysis.strength`: each condition's measured strength per language next to the dense gap,
+and the conditions that did not apply), ``figures/*.png`` and ``summary.md``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparsenlp.analysis import collect, covariates, figures, provenance, summary
+from sparsenlp.analysis import collect, covariates, figures, provenance, strength, summary
 from sparsenlp.analysis.sweep_comparison import SweepComparison, baseline_runs, compare_sweep
 from sparsenlp.evaluation.pie import LEVELS
 from sparsenlp.io import write_text
@@ -59,6 +61,7 @@ class SweepReport:
     pie_page: str
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    strength: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _robustness(runs: pd.DataFrame) -> pd.DataFrame | None:
@@ -114,12 +117,14 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
     seeds = provenance.seeds_per_comparison(comparison.index)
     opening = provenance.markdown(provenance.provenance(sweep_dir, loaded), seeds)
     pie = comparison.pie if options.pie else None
+    strength_rows, strength_page = strength.report(table, loaded)
     page = summary.summary_markdown(str(sweep_dir), opening, comparison.significance, robust, pie, covariate_rows,
                                     list(drawn), notes, skipped, options.alpha,
-                                    None if options.pie else "Not computed (`--no-pie`).", options.allow_unreplicated)
+                                    None if options.pie else "Not computed (`--no-pie`).", options.allow_unreplicated,
+                                    strength_page)
     pie_page = summary.pie_markdown(str(sweep_dir), comparison.pie, comparison.examples, notes)
     return SweepReport(sweep_dir, table, comparison, runs, robust, covariate_rows, drawn, page, pie_page, notes,
-                       skipped)
+                       skipped, strength_rows)
 
 
 def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None:
@@ -133,7 +138,7 @@ def _write_tables(report: SweepReport, out: Path, names: Sequence[str]) -> None:
     """The named optional tables when they have rows; an earlier report's copies are removed otherwise
     (``--no-pie``, no covariate model), so no table outlives its data."""
     frames = {"pie.csv": report.comparison.pie, "pie_examples.csv": report.comparison.examples,
-              "covariates.csv": report.covariates}
+              "covariates.csv": report.covariates, "strength.csv": report.strength}
     for name, frame in ((name, frames[name]) for name in names):
         if frame.empty:
             (out / name).unlink(missing_ok=True)
@@ -142,9 +147,9 @@ def _write_tables(report: SweepReport, out: Path, names: Sequence[str]) -> None:
 
 
 def write(report: SweepReport, out: str | Path) -> list[Path]:
-    """runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, covariates.csv, figures/*.png, summary.md.
-    Figures and tables of an earlier report in ``out`` that this one does not make are removed, so none outlives
-    its data."""
+    """runs.csv/.parquet, significance.csv, strength.csv, pie.csv, pie_examples.csv, covariates.csv, figures/*.png,
+    summary.md. Figures and tables of an earlier report in ``out`` that this one does not make are removed, so none
+    outlives its data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "figures").glob("*.png"):
@@ -153,7 +158,7 @@ def write(report: SweepReport, out: str | Path) -> list[Path]:
     report.table.to_csv(out / "runs.csv", index=False)
     report.table.to_parquet(out / "runs.parquet", index=False)
     report.comparison.significance.to_csv(out / "significance.csv", index=False)
-    _write_tables(report, out, ("pie.csv", "pie_examples.csv", "covariates.csv"))
+    _write_tables(report, out, ("pie.csv", "pie_examples.csv", "covariates.csv", "strength.csv"))
     _write_figures(report, out, list(report.figures))
     write_text(out / "summary.md", report.summary)
     return sorted(p for p in out.rglob("*") if p.is_file())

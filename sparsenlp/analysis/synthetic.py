@@ -348,7 +348,7 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
                      "history": history, "dev_history": [{"step": steps, "f1": dev_f1, "precision": dev_f1,
                                                           "recall": dev_f1, "eligible": True}]},
         "dev": _metrics(dev_f1, 1000), "test": {c: {"clean": _metrics(f1, n)} for c, (f1, n) in scores.items()},
-        "robustness": {}, "robustness_skipped": {}, "pruning": None if dense else _pruning(method, sparsity, steps),
+        "robustness": {}, "robustness_not_applicable": {}, "entity_pools": {}, "pruning": None if dense else _pruning(method, sparsity, steps),
         "timings": {"total_seconds": 3700.0, "train_seconds": 3600.0, "eval_seconds": 60.0},
         "versions": {"python": "3.11", "sparsenlp": "synthetic"}})
 

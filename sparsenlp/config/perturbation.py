@@ -2,8 +2,9 @@
 
 A member is a condition label -> a registered perturbation (sparsenlp/perturb/registry.py), its
 severities (each gives the condition ``<label>@<severity>``) and parameters. Names, severities and
-parameters are checked here, before any data is loaded; entity pools need the data and are checked
-right after it is read (before training).
+parameters are checked here, before any data is loaded; which conditions apply to which test language
+(scripts, entity pools, measured strength) needs the data and is decided right after it is read, before
+training.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ValidationError
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.options import Each, Free, Group, OneOf, Range, at_least, option, validate
+from sparsenlp.options import FRACTION, Each, Free, Group, OneOf, Range, at_least, option, validate
 from sparsenlp.perturb import PERTURBATIONS, SOURCES, EntityPool, check
 
 BOOLEAN = Free("a boolean; its type is checked by Hydra")
@@ -29,7 +30,8 @@ class MemberConfig:
     params: Dict[str, Any] = option(help="the perturbation's parameters", check=Free("checked by the perturbation"),
                                     factory=dict)
     pool: Optional[str] = option(None, "entity_swap only: where replacement names come from", OneOf(SOURCES))
-    required: bool = option(True, "false: languages the member cannot apply to are skipped and recorded", BOOLEAN)
+    required: bool = option(False, "a test language the member cannot change (case on a caseless script, no pool) "
+                            "is recorded as not applicable; true: stop before training instead", BOOLEAN)
 
     def check(self, path: str) -> None:
         swap = self.perturbation == "entity_swap"
@@ -51,8 +53,11 @@ class PerturbationConfig(Group):
     name: str = option("none", "the suite's name in records", Free("a label"))
     seed: int = option(0, "fixed across runs, so every run (and every PIE population) sees the same text",
                        at_least(0))
-    pool_limit: Optional[int] = option(None, "entity_swap: training sentences read per pool language (null: all)",
-                                       at_least(1))
+    pool_limit: Optional[int] = option(None, "entity_swap script/family: test sentences read per pool language "
+                                       "(null: all)", at_least(1))
+    min_changed: float = option(0.05, "a condition that changes fewer than this share of a language's test "
+                                "sentences is not applicable to it (a gap can only come from changed sentences)",
+                                FRACTION)
     # label -> MemberConfig (typed here, not by OmegaConf, so that a member can be added with one
     # `+perturbation.members.<label>={...}` override and a bad value gets a message naming the member)
     members: Dict[str, Any] = option(help="condition label -> member (perturbation, severities, params, pool)",

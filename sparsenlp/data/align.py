@@ -76,8 +76,9 @@ def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     return list(wrapped[:1]), list(wrapped[1:])
 
 
-def _word_pieces(tokenizer, sentences: Sequence[Sentence]) -> list[list[list[int]]]:
-    """Subword ids per word per sentence, in one batched fast-tokenizer call.
+def word_pieces(tokenizer, sentences: Sequence[Sentence]) -> list[list[list[int]]]:
+    """Subword ids per word per sentence, in one batched fast-tokenizer call: what the model reads (the
+    data facts and the perturbations' measured strength count these).
 
     A word the tokenizer maps to nothing (zero-width or control characters) is replaced by the unknown
     token, so it still gets a position and a prediction.
@@ -91,9 +92,9 @@ def _word_pieces(tokenizer, sentences: Sequence[Sentence]) -> list[list[list[int
         for token_id, word in zip(batch["input_ids"][i], batch.word_ids(i)):
             if word is not None:
                 pieces[word].append(token_id)
-        for word_pieces in pieces:
-            if not word_pieces:
-                word_pieces.append(unk)
+        for word_ids in pieces:
+            if not word_ids:
+                word_ids.append(unk)
         result.append(pieces)
     return result
 
@@ -123,21 +124,21 @@ def encode(sentences: Sequence[Sentence], tokenizer, max_length: int,
         offsets.append(len(ids))
         owner.append(sentence_index)
 
-    for s_index, (sentence, pieces) in enumerate(zip(sentences, _word_pieces(tokenizer, sentences))):
+    for s_index, (sentence, pieces) in enumerate(zip(sentences, word_pieces(tokenizer, sentences))):
         open_window()
         used = 0
-        for w_index, (tag, word_pieces) in enumerate(zip(sentence.tags, pieces)):
-            word_pieces = word_pieces[:budget]  # a single word longer than a window keeps its first subwords
-            if used and used + len(word_pieces) > budget:
+        for w_index, (tag, word_ids) in enumerate(zip(sentence.tags, pieces)):
+            word_ids = word_ids[:budget]  # a single word longer than a window keeps its first subwords
+            if used and used + len(word_ids) > budget:
                 close_window(s_index)
                 open_window()
                 used = 0
-            ids.extend(word_pieces)
+            ids.extend(word_ids)
             labels.append(label2id[tag])
-            labels.extend([IGNORE] * (len(word_pieces) - 1))
+            labels.extend([IGNORE] * (len(word_ids) - 1))
             words.append(w_index)
-            words.extend([-1] * (len(word_pieces) - 1))
-            used += len(word_pieces)
+            words.extend([-1] * (len(word_ids) - 1))
+            used += len(word_ids)
         close_window(s_index)
 
     return Features(

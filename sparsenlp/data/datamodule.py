@@ -14,7 +14,6 @@ from sparsenlp.config.data import DataConfig
 from sparsenlp.data.align import Features, encode
 from sparsenlp.data.cache import FeatureCache, cache_key, tokenizer_fingerprint
 from sparsenlp.data.wikiann import Sentence, fingerprint, load_split
-from sparsenlp.tracking.schema import DataInfo, FeatureCacheUse
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +93,3 @@ def encode_all(data: NERData, cfg: DataConfig, tokenizer) -> FeatureCache:
     log.info("features: %d cache hits, %d encoded", cache.hits, cache.misses)
     return cache
 
-
-def data_info(data: NERData, cfg: DataConfig, tokenizer, cache: FeatureCache) -> DataInfo:
-    """The record's ``data`` section: what the run read and how it was encoded."""
-    return DataInfo(
-        source=cfg.resolved_source, train_sentences=len(data.train.sentences),
-        train_sentences_per_lang=data.train_sentences_per_lang(), dev_sentences=len(data.dev.sentences),
-        test_sentences={lang: len(split.sentences) for lang, split in data.test.items()},
-        train_windows=len(data.train.features or ()), max_length=cfg.max_length,
-        tokenizer=tokenizer_fingerprint(tokenizer), feature_cache=FeatureCacheUse(hits=cache.hits, misses=cache.misses),
-    )

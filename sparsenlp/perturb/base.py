@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from sparsenlp.errors import SparseNLPError
+
 
 class SentenceLike(Protocol):
     """Anything with parallel ``tokens`` and ``tags`` (the data module's frozen ``Sentence`` fits)."""
@@ -30,3 +32,12 @@ class Perturbed:
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
     kept: tuple[int, ...] | None = None
+
+
+class NotApplicable(SparseNLPError):
+    """A condition that cannot change a language's test text (case on a caseless script, an entity pool with
+    no source): recorded with its ``reason`` instead of a gap, or an error where the member is required."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,22 +1,18 @@
 """Entity pools for ``entity_swap``: which replacement names exist, by entity type.
 
-The source says where the replacements come from:
-- ``seen``: the test language's own training set, i.e. names the model was fine-tuned on;
-- ``unseen``: the test language's held-out dev set, minus every name that occurs as an entity in the
-  run's training data, i.e. in-language names the model never saw labelled;
-- ``script`` / ``family``: the training sets of the other languages written in the same script / of the
-  same family (names of other languages).
-No pool ever draws from the test set, so no test entity leaks into a swap.
+A pool is built by its caller (``sparsenlp/evaluation/robustness.py`` says which sentences feed each
+source) from plain sentences; ``exclude`` removes surface forms the pool must not hold (the run's
+training and dev entities). A swap never puts one of the sentence's own entities back into it.
 """
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.perturb.base import SentenceLike
+from sparsenlp.perturb.base import NotApplicable, SentenceLike
 
 SOURCES = ("seen", "unseen", "script", "family")
-OWN_LANGUAGE = ("seen", "unseen")
+SPLITS = ("train", "test")
 
 
 def spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -37,40 +33,21 @@ def entity_types(sentences: Iterable[SentenceLike]) -> set[str]:
     return {etype for s in sentences for etype, _, _ in spans(s.tags)}
 
 
-class Languages(Protocol):
-    """What pools need to know about languages (``sparsenlp.config.LanguagesConfig`` is one)."""
-
-    def sharing(self, code: str, attribute: str) -> list[str]: ...
-
-    def facts(self, code: str) -> object: ...
-
-
-def pool_languages(lang: str, source: str, languages: Languages) -> list[str]:
-    """The languages whose sentences feed the pool for ``lang``: itself for ``seen`` / ``unseen``, else every
-    *other* language sharing its script or family (names the model did not see as entities of ``lang``)."""
-    if source not in SOURCES:
-        raise SparseNLPError(f"unknown entity pool source {source!r}; use one of {', '.join(SOURCES)}")
-    if source in OWN_LANGUAGE:
-        return [lang]
-    others = languages.sharing(lang, source)
-    if not others:
-        value = getattr(languages.facts(lang), source)
-        raise SparseNLPError(
-            f"no other language shares {source}={value!r} with lang={lang}; use entity pool source 'seen' for it"
-        )
-    return others
-
-
 class EntityPool:
-    """Distinct entity surface forms per type, in first-seen order (so draws are reproducible)."""
+    """Distinct entity surface forms per type, in first-seen order (so draws are reproducible).
+
+    ``split``: the split of ``languages`` the forms come from; ``excluded``: distinct forms left out
+    because ``exclude`` held them."""
 
     def __init__(
-        self, lang: str, source: str, languages: Sequence[str], entities: Mapping[str, Sequence[tuple[str, ...]]]
+        self, lang: str, source: str, languages: Sequence[str], entities: Mapping[str, Sequence[tuple[str, ...]]],
+        split: str = "train", excluded: int = 0,
     ):
         if source not in SOURCES:
             raise SparseNLPError(f"unknown entity pool source {source!r}; use one of {', '.join(SOURCES)}")
-        self.lang = lang
-        self.source = source
+        if split not in SPLITS:
+            raise SparseNLPError(f"entity pool split {split!r} is unknown; use one of {', '.join(SPLITS)}")
+        self.lang, self.source, self.split, self.excluded = lang, source, split, excluded
         self.languages = tuple(languages)
         self.entities = {etype: tuple(forms) for etype, forms in entities.items()}
         self._index = {etype: {f: i for i, f in enumerate(forms)} for etype, forms in self.entities.items()}
@@ -78,40 +55,54 @@ class EntityPool:
     @classmethod
     def from_sentences(
         cls, sentences: Iterable[SentenceLike], *, lang: str, source: str, languages: Sequence[str],
-        exclude: Iterable[tuple[str, ...]] = (),
+        split: str = "train", exclude: Iterable[tuple[str, ...]] = (),
     ) -> EntityPool:
-        """Collect the entities of ``sentences`` (of ``languages``, for test language ``lang``), leaving out the
-        surface forms in ``exclude`` (for ``unseen``: every entity of the training data)."""
+        """Collect the entities of ``sentences`` (of ``languages``' ``split``, for test language ``lang``),
+        leaving out the surface forms in ``exclude``."""
         excluded = set(exclude)
         entities: dict[str, dict[tuple[str, ...], None]] = {}
+        dropped: set[tuple[str, ...]] = set()
         for s in sentences:
             for etype, start, end in spans(s.tags):
                 form = tuple(s.tokens[start : end + 1])
-                if form not in excluded:
+                if form in excluded:
+                    dropped.add(form)
+                else:
                     entities.setdefault(etype, {})[form] = None
-        return cls(lang, source, languages, {etype: list(forms) for etype, forms in entities.items()})
+        return cls(lang, source, languages, {etype: list(forms) for etype, forms in entities.items()}, split,
+                   len(dropped))
+
+    def sizes(self) -> dict[str, int]:
+        """Distinct forms per entity type."""
+        return {etype: len(forms) for etype, forms in sorted(self.entities.items())}
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{t}={len(f)}" for t, f in sorted(self.entities.items()))
-        return f"EntityPool(lang={self.lang}, source={self.source}, languages={list(self.languages)}, {sizes})"
+        sizes = ", ".join(f"{t}={n}" for t, n in self.sizes().items())
+        return (f"EntityPool(lang={self.lang}, source={self.source}, {self.split} of {list(self.languages)}, "
+                f"{sizes})")
 
     def validate(self, needed: Iterable[str]) -> None:
         """Fail early (before training) if an entity type the test set has is missing from the pool."""
         missing = sorted(set(needed) - {t for t, forms in self.entities.items() if forms})
         if missing:
-            raise SparseNLPError(
-                f"entity pool for lang={self.lang} (source={self.source}, from {list(self.languages)}) has no "
-                f"{', '.join(missing)} entities; pick another pool source or drop entity_swap for this language"
+            raise NotApplicable(
+                f"entity pool for lang={self.lang} (source={self.source}, {self.split} of {list(self.languages)}) "
+                f"has no {', '.join(missing)} entities"
             )
 
-    def draw(self, etype: str, original: tuple[str, ...], u: float) -> tuple[str, ...]:
-        """The entity that the uniform draw ``u`` picks among the pool's ``etype`` forms other than ``original``;
-        ``original`` itself when the pool has no other form."""
+    def draw(self, etype: str, own: Iterable[tuple[str, ...]], u: float) -> tuple[str, ...] | None:
+        """The entity that the uniform draw ``u`` picks among the pool's ``etype`` forms other than the
+        sentence's ``own`` entities; None when the pool has no other form."""
         self.validate([etype])
         forms = self.entities[etype]
-        skip = self._index[etype].get(original)
-        n = len(forms) - (skip is not None)
+        index = self._index[etype]
+        skips = sorted({index[f] for f in own if f in index})
+        n = len(forms) - len(skips)
         if n == 0:
-            return original
+            return None
         k = int(u * n)
-        return forms[k + 1 if skip is not None and k >= skip else k]
+        for skip in skips:  # the k-th form that is not skipped
+            if skip > k:
+                break
+            k += 1
+        return forms[k]

@@ -1,13 +1,15 @@
-"""The named perturbations, their severity ranges, and seeding.
+"""The named perturbations, their severity ranges, the scripts they apply to, and seeding.
 
 Adding a perturbation: write ``fn(tokens, tags, rng, severity, **params) -> Perturbed`` (identity at
-severity 0) and add one ``Perturbation`` line to ``PERTURBATIONS``.
+severity 0) and add one ``Perturbation`` line to ``PERTURBATIONS``, with the scripts whose letters it can
+change when that is not every script.
 """
 from __future__ import annotations
 
 import inspect
 import math
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -15,26 +17,59 @@ import numpy as np
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.perturb.base import Perturbed, SentenceLike
+from sparsenlp.perturb.case import SCRIPTS as CASED_SCRIPTS
 from sparsenlp.perturb.case import case
 from sparsenlp.perturb.char_noise import char_noise
 from sparsenlp.perturb.context_drop import context_drop
+from sparsenlp.perturb.diacritics import SCRIPTS as MARKED_SCRIPTS
 from sparsenlp.perturb.diacritics import strip_diacritics
 from sparsenlp.perturb.entity_swap import entity_swap
+from sparsenlp.perturb.scripts import main_scripts, script_name
+
+# A condition with declared scripts applies to a test set when those scripts hold at least this share of
+# its letters: the question is what happens to the language's own script, not to the foreign names
+# quoted in it (15% of the Chinese test set's letters are Latin, 6% of the Georgian one's).
+MIN_SCRIPT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
 class Perturbation:
-    """A perturbation function and the closed severity range it accepts."""
+    """A perturbation function, the closed severity range it accepts, and the scripts it can change.
+
+    ``scripts``: ISO 15924 codes of the scripts whose letters it changes (None: any script); ``lacks``:
+    what the other scripts lack, for the not-applicable reason; ``uses_vocabulary``: it takes
+    ``known=`` (whether the run's tokenizer knows a character), which the robustness suite passes."""
 
     fn: Callable[..., Perturbed]
     low: float = 0.0
     high: float = 1.0
+    scripts: frozenset[str] | None = None
+    lacks: str = ""
+    uses_vocabulary: bool = False
+
+    def script_reason(self, letters: Counter[str]) -> str | None:
+        """Why the perturbation cannot apply to text with this letter count per script; None when it can."""
+        if self.scripts is None:
+            return None
+        total = sum(letters.values())
+        if not total:
+            return "the test text has no letters"
+        share = sum(n for code, n in letters.items() if code in self.scripts) / total
+        if share >= MIN_SCRIPT_SHARE:
+            return None
+        main = main_scripts(letters, set(letters) - self.scripts)
+        held = sum(letters[c] for c in main) / total
+        subject = f"script {script_name(main[0])} has" if len(main) == 1 else \
+            f"scripts {', '.join(script_name(c) for c in main)} have"
+        applies = ", ".join(sorted(script_name(c) for c in self.scripts))
+        return (f"{subject} {self.lacks} ({held:.0%} of the test letters; it applies to {applies}, which hold "
+                f"{share:.0%}, under {MIN_SCRIPT_SHARE:.0%})")
 
 
 PERTURBATIONS: dict[str, Perturbation] = {
     "char_noise": Perturbation(char_noise),
-    "case": Perturbation(case),
-    "strip_diacritics": Perturbation(strip_diacritics),
+    "case": Perturbation(case, scripts=CASED_SCRIPTS, lacks="no letter case", uses_vocabulary=True),
+    "strip_diacritics": Perturbation(strip_diacritics, scripts=MARKED_SCRIPTS, lacks="no optional marks"),
     "entity_swap": Perturbation(entity_swap),
     "context_drop": Perturbation(context_drop),
 }

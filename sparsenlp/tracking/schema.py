@@ -123,6 +123,18 @@ class FeatureCacheUse(_Model):
     misses: int = Field(ge=0)
 
 
+class LanguageDataFacts(_Model):
+    """What a test language's scores can be explained by besides the model (sparsenlp/data/facts.py)."""
+
+    train_sentences: int = Field(ge=0, description="sentences of this language trained on; 0: zero-shot")
+    dev_sentences: int = Field(ge=0, description="sentences of this language in the run's dev set")
+    test_sentences: int = Field(ge=0)
+    single_entity_share: Fraction = Field(description="share of test sentences whose tokens are all one entity")
+    seen_entity_share: Optional[Fraction] = Field(description="share of test entity mentions whose surface form "
+                                                  "is an entity in the run's training data; null: no mention")
+    subwords_per_word: float = Field(ge=0, description="the run's tokenizer's subwords per test word")
+
+
 class DataInfo(_Model):
     source: Literal["hub", "local"]
     train_sentences: int = Field(ge=1)
@@ -133,6 +145,7 @@ class DataInfo(_Model):
     max_length: int
     tokenizer: str = Field(description="content hash of the tokenizer (same hash = same tokenization)")
     feature_cache: FeatureCacheUse
+    facts: dict[str, LanguageDataFacts] = Field(description="test language -> facts of its data in this run")
 
 
 class ModelInfo(_Model):
@@ -184,12 +197,38 @@ class Metrics(Score):
     per_type: dict[str, Score]
 
 
+class Strength(_Model):
+    """How much a condition changed a language's test text, the dose its gap answers
+    (sparsenlp/perturb/strength.py). Shares of the clean test set's sentences, characters (grapheme
+    clusters, by edit distance) and the run's tokenizer's subwords; a swap for longer names can exceed 1."""
+
+    sentences_changed: Fraction
+    characters_changed: float = Field(ge=0)
+    subwords_changed: float = Field(ge=0)
+    unk_before: Fraction = Field(description="share of the clean test subwords that are the unknown token")
+    unk_after: Fraction = Field(description="the same on the perturbed test set")
+
+
 class Gap(_Model):
-    """Perturbed F1 and its drop from clean F1, absolute and relative (None when clean F1 is 0)."""
+    """Perturbed F1 and its drop from clean F1, absolute and relative (None when clean F1 is 0), next to the
+    strength of the perturbation that caused it."""
 
     f1: float
     gap: float
     gap_ratio: Optional[float]
+    strength: Strength
+
+
+class EntityPoolInfo(_Model):
+    """Where an entity_swap member's replacement names came from, for one test language."""
+
+    source: Literal["seen", "unseen", "script", "family"]
+    split: Literal["train", "test"] = Field(description="the split of `languages` the names come from")
+    languages: list[str]
+    sizes: dict[str, int] = Field(description="entity type -> distinct surface forms")
+    excluded: int = Field(ge=0, description="distinct forms left out: entities of the run's training or dev data")
+    training_data: bool = Field(description="true for `seen` only: names from the run's training data, on purpose "
+                                "(it probes memorisation); every other pool holds none")
 
 
 class ScheduleInfo(_Model):
@@ -275,7 +314,11 @@ class RunRecord(_Model):
     dev: Metrics
     test: dict[str, dict[Condition, Metrics]] = Field(description="test language -> condition -> metrics")
     robustness: dict[str, dict[Condition, Gap]] = Field(description="test language -> perturbed condition -> gap")
-    robustness_skipped: dict[str, dict[str, str]] = Field(description="language -> member -> why it was skipped")
+    robustness_not_applicable: dict[str, dict[Condition, str]] = Field(
+        description="test language -> perturbed condition -> why it cannot change that language (absent from "
+                    "`test` and `robustness`, never a gap of 0)")
+    entity_pools: dict[str, dict[str, EntityPoolInfo]] = Field(description="test language -> entity_swap member "
+                                                                "-> its pool")
     pruning: Optional[PruningInfo] = Field(description="null for a dense run")
     quantization: Optional[QuantizationInfo] = Field(default=None, description="null without quantization; "
                                                       "`test` above is the fp32 model either way")

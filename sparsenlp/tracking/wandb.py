@@ -209,8 +209,10 @@ def final_metrics(record: RunRecord) -> dict[str, float]:
 
     One test language: ``test/f1`` (clean), ``test/<condition>/f1`` per perturbed condition and
     ``robustness/<condition>/{gap,gap_ratio}``. Several: the same keys hold the mean over the test
-    languages (each language weighs equally) and ``test/<lang>/...`` the per-language values. A quantized
-    model's scores are under the same keys prefixed ``int8/``, with ``int8/size_ratio`` and ``int8/speedup``.
+    languages (each language weighs equally; a condition is averaged over the languages it applies to, one
+    that does not apply is left out, never counted as 0) and ``test/<lang>/...`` the per-language values. A
+    quantized model's scores are under the same keys prefixed ``int8/``, with ``int8/size_ratio`` and
+    ``int8/speedup``.
     Condition names are made W&B-safe (letters, digits, '_'): ``char_noise@0.1`` -> ``char_noise_0_1``.
     """
     row = _condition_metrics(record.test, record.robustness)
