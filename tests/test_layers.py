@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import REPO
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("sparsenlp.errors", "sparsenlp.io", "sparsenlp.options", "sparsenlp.__init__", "sparsenlp.languages"),
+    ("sparsenlp.errors", "sparsenlp.io", "sparsenlp.options", "sparsenlp.__init__", "sparsenlp.languages",
+     "sparsenlp.identity"),
     ("sparsenlp.perturb", "sparsenlp.hub", "sparsenlp.pruning.methods"),
     ("sparsenlp.config",),
     ("sparsenlp.tracking.schema",),

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sparsenlp.identity import same_experiment
 from sparsenlp.io import write_json, write_jsonl
 from sparsenlp.tracking import compact
 from sparsenlp.tracking.schema import RunRecord
@@ -30,21 +31,8 @@ def predictions_path(run_dir: Path, condition: str, quantization: str = "none") 
     name = "test" if condition == "clean" else f"test.{condition}"
     folder = Path(run_dir) / PREDICTIONS
     return (folder if quantization == "none" else folder / QUANTIZED_PREDICTIONS) / f"{name}.jsonl"
-# Config keys that change how a run is observed, not what it computes: ignored when deciding to skip.
-_VOLATILE = {("logger",), ("output_dir",), ("skip_completed",), ("trainer", "progress"), ("trainer", "resume"),
-             ("trainer", "keep_checkpoint"), ("trainer", "checkpoint_every"), ("trainer", "cpu_threads"),
-             ("data", "cache_dir"), ("data", "hub_cache_dir")}
 _PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "hydra-core", "omegaconf", "seqeval", "wandb",
              "torch-pruning", "numpy", "sparsenlp")
-
-
-def _strip(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: (_strip(v, prefix + (k,)) if isinstance(v, dict) else v)
-            for k, v in config.items() if prefix + (k,) not in _VOLATILE}
-
-
-def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return _strip(a) == _strip(b)
 
 
 def read(path: Path) -> RunRecord:
