@@ -143,7 +143,7 @@ def scores(sentences: list[Sentence], pred: list[list[str]], tokenizer, max_leng
     """F1 over every test word, and over the sentences that fit max_length (the same ones on both sides)."""
     whole = [i for i, ids in enumerate(tokenize(sentences, tokenizer)[1]) if len(ids) <= max_length]
     gold = [list(s.tags) for s in sentences]
-    return {"test": ner_metrics(gold, pred, mode),
+    return {"test": ner_metrics(gold, pred, mode).model_dump(),
             "test_whole_f1": ner_metrics([gold[i] for i in whole], [pred[i] for i in whole], mode).f1}
 
 
@@ -238,9 +238,10 @@ def run_hf(cfg: DictConfig, variant: str) -> Measurement:
         keep = [gold != -100 for gold in eval_pred.label_ids]
         gold, pred = ([[LABELS[i] for i in row[k]] for row, k in zip(rows, keep)]
                       for rows in (eval_pred.label_ids, eval_pred.predictions.argmax(-1)))
-        return {key: value for key, value in ner_metrics(gold, pred).items() if key in ("precision", "recall", "f1")}
+        return ner_metrics(gold, pred).model_dump(include={"precision", "recall", "f1"})
 
-    pruner = torch_prune_callback(s.schedule, s.pruning.sparsity) if s.pruning.sparsity else None
+    sparsity = 0.0 if s.method.is_dense(s.pruning) else s.method.sparsity(s.pruning, None)
+    pruner = torch_prune_callback(s.schedule, sparsity) if sparsity else None
     dev_clock, steps = Clock(), math.ceil(len(train) / tc.batch_size) * math.ceil(tc.epochs)
     with tempfile.TemporaryDirectory(prefix="vs_hf_") as out:
         targs = TrainingArguments(

@@ -84,7 +84,7 @@ def test_a_structurally_pruned_run_reloads_as_a_model(tmp_path, tiny_overrides):
     record = run(compose_run([*tiny_overrides, "lang=sw", "pruning=structured_heads", "pruning.head_ratio=0.5",
                               "pruning.ffn_ratio=0.5", "trainer.max_steps=2", "trainer.eval_every=2",
                               "trainer.save_model=true"], out))
-    assert record.pruning.structured.heads_after == 1 and record.pruning.schedule is None
+    assert record.method_report().heads_after == 1 and record.pruning.schedule is None
     assert record.arm.structure == "heads=0.5,ffn=0.5" and record.arm.sparsity == record.pruning.achieved
     cfg = ModelConfig(name="pruned", name_or_path=str(out / "model"))
     tokenizer = build_tokenizer(cfg, lambda: [], "", None)

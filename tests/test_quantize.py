@@ -83,7 +83,7 @@ def test_trained_model_int8_agrees_and_f1_is_seqeval_of_saved_predictions(tmp_pa
 
     fp32_metrics, fp32_pred = trainer.evaluate(test)  # the trainer's own evaluation of the same model
     sw = result.per_language["sw"]
-    assert sw["fp32"]["f1"] == fp32_metrics["f1"] > 0.05  # the model learned something: agreement is not trivial
+    assert sw["fp32"].f1 == fp32_metrics.f1 > 0.05  # the model learned something: agreement is not trivial
     assert result.predictions["sw"]["fp32"] == fp32_pred
     int8_pred = result.predictions["sw"]["int8"]
     words = [(p, q) for a, b in zip(fp32_pred, int8_pred) for p, q in zip(a, b)]
@@ -93,9 +93,9 @@ def test_trained_model_int8_agrees_and_f1_is_seqeval_of_saved_predictions(tmp_pa
     write_jsonl(tmp_path / "test.int8.jsonl", result.prediction_rows("int8"))
     rows = read_jsonl(tmp_path / "test.int8.jsonl")
     assert [r["gold"] for r in rows] == [list(s.tags) for s in test.sentences]
-    assert sw["int8"]["f1"] == pytest.approx(f1_score([r["gold"] for r in rows], [r["pred"] for r in rows]), abs=1e-12)
+    assert sw["int8"].f1 == pytest.approx(f1_score([r["gold"] for r in rows], [r["pred"] for r in rows]), abs=1e-12)
 
     summary = result.to_dict()
     assert summary["int8_bytes"] < summary["fp32_bytes"] and summary["cpu_threads"] == 1
     assert summary["fp32_seconds"] > 0 and summary["int8_seconds"] > 0
-    assert summary["per_language"]["sw"]["f1_change"] == sw["int8"]["f1"] - sw["fp32"]["f1"]
+    assert summary["per_language"]["sw"]["f1_change"] == sw["int8"].f1 - sw["fp32"].f1

@@ -123,7 +123,7 @@ def test_suite_run_scores_every_member_and_severity(tmp_path, tiny_overrides):
     dropped = read_jsonl(tmp_path / "predictions" / "test.context_drop@0.2.jsonl")
     assert all(len(r["kept"]) == len(r["tokens"]) for r in dropped)
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), json.loads(SCHEMA_PATH.read_text()))
-    report = analyse(tmp_path, Options(pie=False, n_boot=50), draw=False)  # the report reads the strength
+    report = analyse(tmp_path, Options(pie=False), draw=False)  # the report reads the strength
     noise = report.strength[report.strength["condition"] == "char_noise@0.1"]
     measured = record.robustness["de"]["char_noise@0.1"].strength
     assert noise["characters_changed"].tolist() == [measured.characters_changed]
@@ -144,7 +144,7 @@ def test_suite_run_records_what_does_not_apply_to_georgian_and_the_report_lists_
     assert {"char_noise@0.1", "char_noise@0.3", "swap_seen@1", "swap_unseen@1", "context_drop@0.2"} == set(
         record.robustness["ka"])
     assert set(record.entity_pools["ka"]) == {"swap_seen", "swap_unseen"}
-    summary = analyse(tmp_path, Options(pie=False, n_boot=50), draw=False).summary
+    summary = analyse(tmp_path, Options(pie=False), draw=False).summary
     assert "### Not applicable" in summary and "case: script Georgian has no letter case" in summary
 
 
