@@ -3,8 +3,6 @@ statsmodels' ANOVA, the corrections against statsmodels and a hand computation, 
 is known."""
 from __future__ import annotations
 
-import itertools
-import warnings
 
 import numpy as np
 import pandas as pd

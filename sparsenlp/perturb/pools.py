@@ -6,7 +6,7 @@ training and dev entities). A swap never puts one of the sentence's own entities
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.perturb.base import NotApplicable, SentenceLike

@@ -22,7 +22,6 @@ sparsities between 0 and (M - N)/M (the latter: every group converted; one-shot 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import torch
 

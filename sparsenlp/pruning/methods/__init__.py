@@ -8,9 +8,10 @@ from sparsenlp.pruning.methods.base import (
     MaskedMethod,
     Method,
     PruningConfig,
+    RankedConfig,
     method_name,
 )
 from sparsenlp.pruning.methods.registry import ENTRY_POINTS, get, methods, register
 
 __all__ = ["ENTRY_POINTS", "NO_SCHEDULE", "SCHEDULED", "Context", "MaskedConfig", "MaskedMethod", "Method",
-           "PruningConfig", "get", "method_name", "methods", "register"]
+           "PruningConfig", "RankedConfig", "get", "method_name", "methods", "register"]

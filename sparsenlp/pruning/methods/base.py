@@ -60,6 +60,19 @@ class MaskedConfig(PruningConfig):
                                     Free("a boolean; its type is checked by Hydra"))
 
 
+MONOTONE_HELP = "once pruned, a weight stays pruned (false: masks recomputed from scratch at each update)"
+BOOLEAN = Free("a boolean; its type is checked by Hydra")
+SCOPE_HELP = "global: one ranking over all selected tensors; layerwise: each tensor reaches the target"
+
+
+@dataclass
+class RankedConfig(MaskedConfig):
+    """Keys of masked methods whose ranking may be global or per tensor, with monotone or recomputed masks."""
+
+    scope: str = option("global", SCOPE_HELP, OneOf(SCOPES))
+    monotone: bool = option(True, MONOTONE_HELP, BOOLEAN)
+
+
 @dataclass
 class Context:
     """What building a pruner may use: the model, the run's length and schedule, and its seed."""
@@ -146,14 +159,14 @@ class MaskedMethod(Method):
                                  f"{sparsity}; lower it")
 
     def pruner_options(self, cfg: PruningConfig, context: Context) -> dict[str, Any]:
-        """Constructor arguments of the pruner beyond model, scope, params and schedule."""
-        return {}
+        """Constructor arguments of the pruner beyond model, scope, params and schedule (``monotone`` when the
+        method's config has it)."""
+        return {"monotone": cfg.monotone} if hasattr(cfg, "monotone") else {}
 
     def build(self, cfg: PruningConfig, context: Context) -> Any:
         return self.pruner_class().for_run(self, cfg, context)
 
 
-SCOPE = OneOf(SCOPES)
 FRACTION_BELOW_ONE = Range(0.0, 1.0, open_high=True)
-__all__ = ["Context", "method_name", "FRACTION", "FRACTION_BELOW_ONE", "MaskedConfig", "MaskedMethod", "Method", "NO_SCHEDULE",
-           "PruningConfig", "SCHEDULED", "SCOPE", "SCOPES"]
+__all__ = ["BOOLEAN", "Context", "FRACTION", "FRACTION_BELOW_ONE", "MONOTONE_HELP", "MaskedConfig", "MaskedMethod",
+           "Method", "NO_SCHEDULE", "PruningConfig", "RankedConfig", "SCHEDULED", "SCOPES", "SCOPE_HELP", "method_name"]

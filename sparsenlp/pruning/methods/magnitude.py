@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sparsenlp.options import Free, option
-from sparsenlp.pruning.methods.base import Context, MaskedConfig, MaskedMethod, PruningConfig, method_name
-
-MONOTONE_HELP = "once pruned, a weight stays pruned (false: masks recomputed from scratch at each update)"
-BOOLEAN = Free("a boolean; its type is checked by Hydra")
+from sparsenlp.options import option
+from sparsenlp.pruning.methods.base import (
+    BOOLEAN,
+    MONOTONE_HELP,
+    MaskedConfig,
+    MaskedMethod,
+    PruningConfig,
+    method_name,
+)
 
 
 @dataclass
@@ -26,9 +30,6 @@ class LayerwiseMagnitudeConfig(MagnitudeConfig):
 class Magnitude(MaskedMethod):
     implementation: ClassVar[Any] = "sparsenlp.pruning.engine:MagnitudePruner"
     implied_criterion: ClassVar[str] = "magnitude"
-
-    def pruner_options(self, cfg: PruningConfig, context: Context) -> dict[str, Any]:
-        return {"monotone": cfg.monotone}
 
 
 class GlobalMagnitude(Magnitude):

@@ -9,18 +9,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.options import option
-from sparsenlp.pruning.methods.base import SCOPE, Context, MaskedConfig, MaskedMethod, PruningConfig, method_name
-from sparsenlp.pruning.methods.magnitude import BOOLEAN, MONOTONE_HELP
-
-SCOPE_HELP = "global: one ranking over all selected tensors; layerwise: each tensor reaches the target"
+from sparsenlp.pruning.methods.base import MaskedMethod, PruningConfig, RankedConfig, method_name
 
 
 @dataclass
-class MovementConfig(MaskedConfig):
+class MovementConfig(RankedConfig):
     method: str = method_name("movement")
-    scope: str = option("global", SCOPE_HELP, SCOPE)
-    monotone: bool = option(True, MONOTONE_HELP, BOOLEAN)
 
 
 class MovementReport(BaseModel):
@@ -45,9 +39,6 @@ class Movement(MaskedMethod):
         if schedule.start == 0.0:
             raise SparseNLPError("pruning=movement ranks weights by how fine-tuning moves them, so it cannot prune "
                                  "before training; start the schedule later, e.g. schedule.start=0.1")
-
-    def pruner_options(self, cfg: PruningConfig, context: Context) -> dict[str, Any]:
-        return {"monotone": cfg.monotone}
 
 
 MOVEMENT = Movement()

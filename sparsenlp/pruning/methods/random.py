@@ -6,17 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sparsenlp.options import option
-from sparsenlp.pruning.methods.base import SCOPE, Context, MaskedConfig, MaskedMethod, PruningConfig, method_name
-from sparsenlp.pruning.methods.magnitude import BOOLEAN, MONOTONE_HELP
-from sparsenlp.pruning.methods.movement import SCOPE_HELP
+from sparsenlp.pruning.methods.base import Context, MaskedMethod, PruningConfig, RankedConfig, method_name
 
 
 @dataclass
-class RandomConfig(MaskedConfig):
+class RandomConfig(RankedConfig):
     method: str = method_name("random")
-    scope: str = option("global", SCOPE_HELP, SCOPE)
-    monotone: bool = option(True, MONOTONE_HELP, BOOLEAN)
 
 
 class Random(MaskedMethod):
@@ -27,7 +22,7 @@ class Random(MaskedMethod):
     implied_criterion: ClassVar[str] = "random"
 
     def pruner_options(self, cfg: PruningConfig, context: Context) -> dict[str, Any]:
-        return {"monotone": cfg.monotone, "seed": context.seed}
+        return {**super().pruner_options(cfg, context), "seed": context.seed}
 
 
 RANDOM = Random()

@@ -9,10 +9,10 @@ from typing import Any, ClassVar, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.options import Range, option
+from sparsenlp.options import OneOf, Range, option
 from sparsenlp.pruning.methods.base import (
     FRACTION_BELOW_ONE,
-    SCOPE,
+    SCOPES,
     Context,
     MaskedConfig,
     MaskedMethod,
@@ -31,7 +31,7 @@ class SemiStructuredConfig(MaskedConfig):
     sparsity: Optional[float] = option(None, "null: every group converted, (M - N) / M (0.5 for 2:4); a smaller "
                                        "value converts only that share of the weights", FRACTION_BELOW_ONE)
     scope: str = option("global", "which groups convert first: ranked over all tensors (global) or within each "
-                        "(layerwise)", SCOPE)
+                        "(layerwise)", OneOf(SCOPES))
 
     def check(self, path: str) -> None:
         if not self.n < self.m:
@@ -76,7 +76,7 @@ class SemiStructured(MaskedMethod):
         return cfg.sparsity if cfg.sparsity is not None else (cfg.m - cfg.n) / cfg.m
 
     def pruner_options(self, cfg: PruningConfig, context: Context) -> dict[str, Any]:
-        return {"n": cfg.n, "m": cfg.m}
+        return {"n": cfg.n, "m": cfg.m}  # masks are always monotone: a converted group stays converted
 
 
 SEMI_STRUCTURED = SemiStructured()
