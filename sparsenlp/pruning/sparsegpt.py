@@ -71,6 +71,14 @@ class Hessian:
         return self.sum * (2.0 / self.tokens)
 
 
+def check_sparsegpt_options(target: Target, blocksize: int, percdamp: float) -> None:
+    """blocksize >= 1, percdamp >= 0, and N:M groups that never straddle two blocks."""
+    if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 1 or not percdamp >= 0:
+        raise SparseNLPError(f"SparseGPT needs an integer blocksize >= 1 and percdamp >= 0, got {blocksize} and {percdamp}")
+    if target.is_nm and blocksize % target.m:  # type: ignore[operator]
+        raise SparseNLPError(f"SparseGPT N:M needs a blocksize that is a multiple of M={target.m}, got {blocksize}")
+
+
 def _inverse_cholesky(hessian: torch.Tensor, percdamp: float, name: str) -> torch.Tensor:
     """Steps 3-4: the upper Cholesky factor of (H + damp · I)⁻¹ (H already has its dead inputs fixed)."""
     h = hessian.clone()
@@ -101,11 +109,8 @@ def sparsegpt_prune(
     rows, columns = weight.shape
     if hessian.shape != (columns, columns):
         raise SparseNLPError(f"Hessian of shape {tuple(hessian.shape)} does not match {name} of shape {(rows, columns)}")
-    if blocksize < 1 or percdamp < 0:
-        raise SparseNLPError(f"SparseGPT needs blocksize >= 1 and percdamp >= 0, got {blocksize} and {percdamp}")
+    check_sparsegpt_options(target, blocksize, percdamp)
     target.check_columns(columns, name)
-    if target.is_nm and blocksize % target.m:  # type: ignore[operator]
-        raise SparseNLPError(f"SparseGPT N:M needs a blocksize that is a multiple of M={target.m}, got {blocksize}")
 
     w = weight.detach().to(dtype).clone()
     h = hessian.detach().to(device=w.device, dtype=dtype).clone()
