@@ -1,11 +1,11 @@
 """Selection inside fixed comparison groups: per output row, per block, per group of M inputs.
 
 One-shot methods rank weights inside small groups instead of across a whole tensor: Wanda compares the
-weights of one output row (Sun et al. 2023, §3 "comparison group"), SparseGPT the weights of one block of
+weights of one output row (Sun et al. 2023, "per output"), SparseGPT the weights of one block of
 columns, N:M the M consecutive inputs of a row. All of them reduce to "prune the k lowest scores of
-every slice along the last dimension", which is done here once, exactly and deterministically:
-a stable ascending sort, so among equal scores the lower position is pruned first (the library-wide
-tie rule of ``magnitude`` and ``semi_structured``), and NaN scores are an error rather than kept.
+every slice along the last dimension", which is done here once, exactly and deterministically: among
+equal scores the lower position is pruned first (the library-wide tie rule of ``magnitude`` and
+``semi_structured``), and NaN scores are an error rather than kept.
 
 A target is either an unstructured ``sparsity`` (a fraction) or an N:M pattern (N kept of every M),
 never both; ``Target`` checks that once for every method.
@@ -66,14 +66,22 @@ class Target:
 @torch.no_grad()
 def prune_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Keep-mask (True = kept) pruning the ``k`` lowest scores of every slice along the last dimension;
-    among equal scores the lower position is pruned first."""
+    among equal scores the lower position is pruned first.
+
+    The k-th smallest value of each slice (``kthvalue``, linear time: about twice as fast as a sort on
+    a CPU) splits it: everything below is pruned, and of the values equal to it the first ones by
+    position, as many as k leaves (a running count of the ties)."""
     if bool(torch.isnan(scores).any()):
         raise SparseNLPError("pruning scores contain NaN (NaN weights or activations?); check the model and the data")
-    keep = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
     if k <= 0:
-        return keep
-    order = torch.sort(scores, dim=-1, stable=True).indices[..., :k]
-    return keep.scatter_(-1, order, False)
+        return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+    if k >= scores.shape[-1]:
+        return torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    kth = torch.kthvalue(scores, k, dim=-1, keepdim=True).values
+    below = scores < kth
+    ties = scores == kth
+    budget = k - below.sum(-1, keepdim=True)  # >= 1 tied elements to prune, in position order
+    return ~(below | (ties & (ties.cumsum(-1) <= budget)))
 
 
 def row_masks(scores: torch.Tensor, sparsity: float) -> torch.Tensor:

@@ -15,7 +15,8 @@ ICML, arXiv:2301.00774; reference code github.com/IST-DASLab/sparsegpt (``sparse
    mask is chosen adaptively from the weights as updated so far: score w_ij² / U_jj², lowest pruned.
    With N:M, at every M-th column the M − N lowest scores of the next M columns of each row are pruned.
 6. Column j: q = w_j with the pruned entries set to 0; err = (w_j − q)/U_jj; the block's remaining
-   columns get W_:,j: −= err · U_j,j: (the OBS update). Pruned entries are exactly 0.
+   columns get W_:,j: −= err · U_j,j: (the OBS update), which leaves q in column j (kept entries
+   exactly; pruned ones up to rounding, then set to exactly 0 as the reference's Q1 does).
 7. Lazy batch update: after a block, the columns to its right get W −= Err · U_block,right in one matmul.
 
 Comparison group of the unstructured mask: the **block** (all rows × ``blocksize`` columns), as in the
@@ -112,37 +113,36 @@ def sparsegpt_prune(
     check_sparsegpt_options(target, blocksize, percdamp)
     target.check_columns(columns, name)
 
-    w = weight.detach().to(dtype).clone()
-    h = hessian.detach().to(device=w.device, dtype=dtype).clone()
+    # W transposed (columns × rows): column j of W is the contiguous row j, so each step below and the
+    # lazy update touch contiguous memory; the arithmetic is the reference's.
+    wt = weight.detach().to(dtype).t().contiguous()
+    h = hessian.detach().to(device=wt.device, dtype=dtype).clone()
     dead = h.diagonal() == 0
     h.diagonal()[dead] = 1.0
-    w[:, dead] = 0.0
+    wt[dead] = 0.0
     u = _inverse_cholesky(h, percdamp, name)
 
-    keep = torch.ones((rows, columns), dtype=torch.bool, device=w.device)
+    pruned_t = torch.zeros((columns, rows), dtype=torch.bool, device=wt.device)
     for i1 in range(0, columns, blocksize):
         i2 = min(i1 + blocksize, columns)
-        block = w[:, i1:i2].clone()
-        pruned_block = torch.zeros_like(block)  # Q1 of the reference
-        errors = torch.zeros_like(block)
+        block, prune = wt[i1:i2], pruned_t[i1:i2]  # views: updated in place
         u_block = u[i1:i2, i1:i2]
-        d = u_block.diagonal()
-        if target.is_nm:
-            prune = torch.zeros(block.shape, dtype=torch.bool, device=w.device)
-        else:
-            scores = (block.square() / d.square()).reshape(1, -1)
-            prune = ~prune_lowest(scores, count_to_prune(target.sparsity, scores.numel())).view(block.shape)
+        d = u_block.diagonal()[:, None]
+        errors = torch.empty_like(block)
+        scale = torch.empty_like(block)  # 1/U_jj where pruned, 0 where kept: err = w · scale = (w − q)/U_jj
+        if not target.is_nm:
+            scores = (block.square() / d.square()).t().reshape(1, -1)  # the block in W's row-major order
+            keep = prune_lowest(scores, count_to_prune(target.sparsity, scores.numel()))  # type: ignore[arg-type]
+            prune.copy_(~keep.view(rows, i2 - i1).t())
+            torch.div(prune, d, out=scale)
         for i in range(i2 - i1):
             if target.is_nm and i % target.m == 0:  # type: ignore[operator]
-                scores = block[:, i:i + target.m].square() / d[i:i + target.m].square()
-                prune[:, i:i + target.m] = ~group_masks(scores, target.n, target.m)  # type: ignore[arg-type]
-            column = block[:, i]
-            q = column.masked_fill(prune[:, i], 0.0)
-            pruned_block[:, i] = q
-            err = (column - q) / d[i]
-            block[:, i:].addr_(err, u_block[i, i:], alpha=-1.0)
-            errors[:, i] = err
-        w[:, i1:i2] = pruned_block
-        w[:, i2:].addmm_(errors, u[i1:i2, i2:], alpha=-1.0)
-        keep[:, i1:i2] = ~prune
-    return w.to(weight.dtype), keep
+                group = slice(i, i + target.m)  # type: ignore[operator]
+                scores = (block[group].square() / d[group].square()).t()
+                prune[group] = ~group_masks(scores, target.n, target.m).t()  # type: ignore[arg-type]
+                torch.div(prune[group], d[group], out=scale[group])
+            err = torch.mul(block[i], scale[i], out=errors[i])
+            block[i:].addr_(u_block[i, i:], err, alpha=-1.0)  # OBS update; leaves q in row i
+        block.masked_fill_(prune, 0.0)  # exactly 0 (the update leaves rounding residue)
+        wt[i2:].addmm_(u[i1:i2, i2:].t(), errors, alpha=-1.0)  # lazy batch update
+    return wt.t().to(weight.dtype).contiguous(), ~pruned_t.t().contiguous()
