@@ -34,6 +34,9 @@ reference (one threshold over ``tmp.flatten()`` of the block), not the row. Devi
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from sparsenlp.errors import SparseNLPError
@@ -94,6 +97,26 @@ def _inverse_cholesky(hessian: torch.Tensor, percdamp: float, name: str) -> torc
         ) from None
 
 
+@contextlib.contextmanager
+def _one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """SparseGPT on a CPU runs single-threaded: the column loop is a few small ops per column (83k
+    columns in mBERT) and the factorisations are small LAPACK calls. With several intra-op threads every
+    op ends at a barrier, and on a CPU shared with other processes a descheduled worker stretches each
+    one to milliseconds. One mBERT layer's six tensors on the 2-core machine of BENCHMARKS.md: 9.2 s on
+    2 threads at load 3.5 against 1.3 s on one thread; when the machine is quiet, 0.87 s against 1.3 s.
+    Twelve layers cost a few seconds more at best and save minutes at worst; the forward passes, which
+    dominate the run, keep all threads."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @torch.no_grad()
 def sparsegpt_prune(
     weight: torch.Tensor,
@@ -120,29 +143,29 @@ def sparsegpt_prune(
     dead = h.diagonal() == 0
     h.diagonal()[dead] = 1.0
     wt[dead] = 0.0
-    u = _inverse_cholesky(h, percdamp, name)
-
     pruned_t = torch.zeros((columns, rows), dtype=torch.bool, device=wt.device)
-    for i1 in range(0, columns, blocksize):
-        i2 = min(i1 + blocksize, columns)
-        block, prune = wt[i1:i2], pruned_t[i1:i2]  # views: updated in place
-        u_block = u[i1:i2, i1:i2]
-        d = u_block.diagonal()[:, None]
-        errors = torch.empty_like(block)
-        scale = torch.empty_like(block)  # 1/U_jj where pruned, 0 where kept: err = w · scale = (w − q)/U_jj
-        if not target.is_nm:
-            scores = (block.square() / d.square()).t().reshape(1, -1)  # the block in W's row-major order
-            keep = prune_lowest(scores, count_to_prune(target.sparsity, scores.numel()))  # type: ignore[arg-type]
-            prune.copy_(~keep.view(rows, i2 - i1).t())
-            torch.div(prune, d, out=scale)
-        for i in range(i2 - i1):
-            if target.is_nm and i % target.m == 0:  # type: ignore[operator]
-                group = slice(i, i + target.m)  # type: ignore[operator]
-                scores = (block[group].square() / d[group].square()).t()
-                prune[group] = ~group_masks(scores, target.n, target.m).t()  # type: ignore[arg-type]
-                torch.div(prune[group], d[group], out=scale[group])
-            err = torch.mul(block[i], scale[i], out=errors[i])
-            block[i:].addr_(u_block[i, i:], err, alpha=-1.0)  # OBS update; leaves q in row i
-        block.masked_fill_(prune, 0.0)  # exactly 0 (the update leaves rounding residue)
-        wt[i2:].addmm_(u[i1:i2, i2:].t(), errors, alpha=-1.0)  # lazy batch update
+    with _one_thread_on_cpu(wt.device):
+        u = _inverse_cholesky(h, percdamp, name)
+        for i1 in range(0, columns, blocksize):
+            i2 = min(i1 + blocksize, columns)
+            block, prune = wt[i1:i2], pruned_t[i1:i2]  # views: updated in place
+            u_block = u[i1:i2, i1:i2]
+            d = u_block.diagonal()[:, None]
+            errors = torch.empty_like(block)
+            scale = torch.empty_like(block)  # 1/U_jj where pruned, 0 where kept: err = w · scale = (w − q)/U_jj
+            if not target.is_nm:
+                scores = (block.square() / d.square()).t().reshape(1, -1)  # the block in W's row-major order
+                keep = prune_lowest(scores, count_to_prune(target.sparsity, scores.numel()))  # type: ignore[arg-type]
+                prune.copy_(~keep.view(rows, i2 - i1).t())
+                torch.div(prune, d, out=scale)
+            for i in range(i2 - i1):
+                if target.is_nm and i % target.m == 0:  # type: ignore[operator]
+                    group = slice(i, i + target.m)  # type: ignore[operator]
+                    scores = (block[group].square() / d[group].square()).t()
+                    prune[group] = ~group_masks(scores, target.n, target.m).t()  # type: ignore[arg-type]
+                    torch.div(prune[group], d[group], out=scale[group])
+                err = torch.mul(block[i], scale[i], out=errors[i])
+                block[i:].addr_(u_block[i, i:], err, alpha=-1.0)  # OBS update; leaves q in row i
+            block.masked_fill_(prune, 0.0)  # exactly 0 (the update leaves rounding residue)
+            wt[i2:].addmm_(u[i1:i2, i2:].t(), errors, alpha=-1.0)  # lazy batch update
     return wt.t().to(weight.dtype).contiguous(), ~pruned_t.t().contiguous()
