@@ -6,12 +6,14 @@ compared with a rerun, so every benchmark prints ``environment_lines()`` under i
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import platform
 import resource
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -95,6 +97,39 @@ def rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+class RssPeak:
+    """Peak resident memory of this process while a ``with`` block runs, sampled by a thread every
+    ``interval`` seconds: per phase of one process, where ``peak_rss_mib`` only knows the whole run's."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.before_mib = self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "RssPeak":
+        self.before_mib = self.peak_mib = rss_mib()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        self.peak_mib = max(self.peak_mib, rss_mib())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mib = max(self.peak_mib, rss_mib())
+
+    @property
+    def growth_mib(self) -> float:
+        """Peak minus the resident memory when the block started."""
+        return self.peak_mib - self.before_mib
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} logical cores"
@@ -147,6 +182,19 @@ def mbert_shaped(num_labels: int, tiny: bool = False):
     config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=num_labels,
                         **mbert_architecture(tiny))
     return BertForTokenClassification(config), tokenizer
+
+
+def parse_with_run_options(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the options the CPU/CUDA pruning benchmarks share (--threads, --device, --tiny, --json), parse
+    the command line and apply --threads."""
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--tiny", action="store_true", help="2 layers, hidden 128, FFN 512 (a smoke run)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the headline numbers here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

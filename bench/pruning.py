@@ -26,7 +26,7 @@ import torch
 from torch.nn.utils import prune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment_lines, markdown_table  # noqa: E402
+from common import environment_lines, markdown_table, parse_with_run_options  # noqa: E402
 
 from sparsenlp.pruning.magnitude import global_masks, layerwise_masks  # noqa: E402
 from sparsenlp.pruning.masks import MaskSet  # noqa: E402
@@ -115,13 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--repeats", type=int, default=3, help="events per side; the best time is reported")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--tiny", action="store_true", help="2 layers, hidden 128, FFN 512 (a smoke run)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the headline numbers here")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_with_run_options(parser)
     weights = encoder_weights(device=args.device, tiny=args.tiny)
     total = sum(w.numel() for w in weights.values())
     shape = "tiny encoder (2 × 128, FFN 512)" if args.tiny else "mBERT-shaped encoder (12 × 768, FFN 3072)"
