@@ -23,7 +23,8 @@ def build_arm(settings: RunConfig, model_config: Any = None) -> Arm:
                    sparsity=0.0)
     return Arm(**common, method=method.name, criterion=method.criterion(pruning), scope=method.scope(pruning),
                structure=method.structure(pruning), schedule=settings.schedule.name,
-               embeddings=method.embeddings(pruning), sparsity=method.sparsity(pruning, model_config))
+               embeddings=method.embeddings(pruning), sparsity=method.sparsity(pruning, model_config),
+               calibration=method.calibration(pruning), recovery_steps=method.recovery_steps(pruning))
 
 
 __all__ = ["DENSE", "build_arm"]

@@ -44,6 +44,8 @@ def main() -> None:
     if any(arg in HELP for arg in argv):
         print(describe_languages(_languages(argv)) if "languages" in argv else describe(CONF), end="")
         return
-    from sparsenlp.train import main as train  # imports torch and the rest of the framework
+    from sparsenlp.train import (
+        main as train,  # imports torch and the rest of the framework
+    )
 
     train()

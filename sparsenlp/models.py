@@ -68,7 +68,15 @@ def train_wordpiece(corpus: Iterable[list[str]], vocab_size: int):
     every ``##x`` up front, sorted, fixes their ids and so the whole vocabulary; the result is then rebuilt as
     a plain WordPiece model so those entries are ordinary vocabulary, not special tokens.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     texts = [" ".join(tokens) for tokens in corpus]
@@ -128,7 +136,11 @@ def build_tokenizer(cfg: ModelConfig, corpus: Callable[[], Iterable[list[str]]],
 
 def build_model(cfg: ModelConfig, tokenizer, labels: tuple[str, ...]):
     """A token-classification model with ``len(labels)`` outputs (new classifier head)."""
-    from transformers import AutoModelForTokenClassification, BertConfig, BertForTokenClassification
+    from transformers import (
+        AutoModelForTokenClassification,
+        BertConfig,
+        BertForTokenClassification,
+    )
 
     id2label = dict(enumerate(labels))
     label2id = {label: i for i, label in id2label.items()}

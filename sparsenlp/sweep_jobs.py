@@ -4,7 +4,7 @@ A study grid is a product in which some combinations mean the same job: ``prunin
 pruning.sparsity=0,0.5`` holds the dense baseline three times. :func:`reduce_job` reduces a job (its list of
 overrides) to what its method reads, from the method table:
 
-- a masked method at ``pruning.sparsity=0`` is the dense arm (``pruning=dense``);
+- a method at ``pruning.sparsity=0`` (``pruning.target=0``) is the dense arm (``pruning=dense``);
 - ``pruning.<key>`` overrides that the job's method does not read are dropped (when some method reads them: a
   misspelt key is kept, and fails with its fix), and so are ``schedule`` overrides for a method that takes no
   schedule.
@@ -18,6 +18,8 @@ from hydra.errors import OverrideParseException
 
 from sparsenlp.pruning.methods import NO_SCHEDULE, methods
 from sparsenlp.pruning.methods.registry import keys as method_keys
+
+LEVELS = ("sparsity", "target")  # the keys that set how much a method prunes: 0 is the dense arm
 
 
 def key_value(override: str) -> tuple[str, str]:
@@ -33,8 +35,8 @@ def reduce_job(job: list[str], default_method: str) -> list[str]:
     method = table.get(pairs.get("pruning") or default_method)
     if method is None:
         return job  # an unknown method fails in the job with its fix
-    sparsity = pairs.get("pruning.sparsity")
-    if sparsity is not None and "sparsity" in method.config.__dataclass_fields__ and _is_zero(sparsity):
+    levels = [pairs.get(f"pruning.{key}") for key in LEVELS if key in method.config.__dataclass_fields__]
+    if any(level is not None and _is_zero(level) for level in levels):
         method = table["dense"]
         at = next((i for i, o in enumerate(job) if key_value(o)[0] == "pruning"), 0)
         job = [o for o in job if key_value(o)[0] != "pruning"]

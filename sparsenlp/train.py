@@ -38,9 +38,23 @@ from sparsenlp.pruning.methods import Context
 from sparsenlp.sweep_jobs import per_job_method_keys
 from sparsenlp.tracking import records
 from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
-from sparsenlp.tracking.schema import Arm, DataInfo, Language, ModelInfo, RunInfo, RunRecord
+from sparsenlp.tracking.schema import (
+    Arm,
+    DataInfo,
+    Language,
+    ModelInfo,
+    RunInfo,
+    RunRecord,
+    TrainingInfo,
+)
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
 from sparsenlp.training.device import seed_everything
+from sparsenlp.training.post_training import (
+    DenseStore,
+    OneShotPruner,
+    fit_dense,
+    recover,
+)
 from sparsenlp.training.trainer import Trainer
 
 log = logging.getLogger("sparsenlp")
@@ -69,11 +83,14 @@ class Job:
 
 
 def _absolute_root(settings: RunConfig) -> RunConfig:
-    """``data.root`` relative to where the user launched, even when a launcher runs jobs elsewhere."""
-    if settings.data.root is None:
-        return settings
-    root = hydra.utils.to_absolute_path(settings.data.root)
-    return dataclasses.replace(settings, data=dataclasses.replace(settings.data, root=root))
+    """``data.root`` and ``trainer.model_store`` relative to where the user launched, even when a launcher runs
+    jobs elsewhere."""
+    data, trainer = settings.data, settings.trainer
+    if data.root is not None:
+        data = dataclasses.replace(data, root=hydra.utils.to_absolute_path(data.root))
+    if trainer.model_store is not None:
+        trainer = dataclasses.replace(trainer, model_store=hydra.utils.to_absolute_path(trainer.model_store))
+    return dataclasses.replace(settings, data=data, trainer=trainer)
 
 
 def _require_hub(settings: RunConfig) -> None:
@@ -117,6 +134,8 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
                       pad_id=int(tokenizer.pad_token_id), output_dir=out)
     pruner = None if s.method.is_dense(s.pruning) else s.method.build(
         s.pruning, Context(trainer.model, s.schedule, trainer.total_steps, s.seed))
+    if isinstance(pruner, OneShotPruner):
+        pruner.check_languages(s.train_langs, s.eval_langs, set(s.languages.langs))
     arm = build_arm(s, getattr(model, "config", None))
     tracker = build_tracker(s, arm, out, config)
     timings["model_seconds"] = time.perf_counter() - t
@@ -145,6 +164,26 @@ def _languages(job: Job) -> dict[str, Language]:
             for lang in job.settings.eval_langs}
 
 
+def _fit(job: Job, tracker: WandbTracker) -> TrainingInfo:
+    """Fine-tune (and prune) the job's model. A pruner that prunes during fine-tuning is a trainer callback; a
+    one-shot method prunes the fine-tuned dense model (reused from ``trainer.model_store`` when it is there),
+    then, with ``pruning.recovery_steps``, recovers with its masks fixed. With a store, the dense arm's model
+    is trained once and reused by every job that needs it."""
+    s, trainer, pruner = job.settings, job.trainer, job.pruner
+    store = DenseStore(s.trainer.model_store)
+    if pruner is not None and s.method.post_training:
+        trainer.add_callback(tracker)
+        training, dense = fit_dense(trainer, job.config, store)
+        pruner.prune(trainer.model, job.data, s.data, job.tokenizer, s.eval_langs[0], dense, s.languages.codes())
+        recover(pruner, trainer.model, job.data, LABELS, s.trainer, s.seed, int(job.tokenizer.pad_token_id),
+                (tracker,))
+        return training
+    if pruner is not None:
+        trainer.add_callback(pruner)
+    trainer.add_callback(tracker)
+    return fit_dense(trainer, job.config, store)[0] if pruner is None and store.folder else trainer.fit()
+
+
 def run(cfg: DictConfig) -> RunRecord:
     """One job. Returns its record (also written to ``output_dir/results.json``)."""
     started = datetime.now(timezone.utc)
@@ -168,10 +207,7 @@ def run(cfg: DictConfig) -> RunRecord:
     trainer, data, timings = job.trainer, job.data, job.timings
 
     with job.tracker as tracker:
-        if job.pruner is not None:
-            trainer.add_callback(job.pruner)
-        trainer.add_callback(tracker)
-        training = trainer.fit()
+        training = _fit(job, tracker)
         timings["train_seconds"] = training.train_seconds
 
         t = time.perf_counter()
@@ -234,7 +270,9 @@ def _register_sweeper() -> None:
     the study sweeper is registered directly; after the scan, which re-executes the modules it visits (the
     sweeper's base class among them)."""
     plugins = Plugins.instance()
-    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper  # after the scan (docstring)
+    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import (
+        StudySweeper,  # after the scan (docstring)
+    )
 
     plugins.register(StudySweeper)
 

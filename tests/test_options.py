@@ -37,7 +37,8 @@ def _classes(cls: type, prefix: str, select: list[str]) -> Iterator[tuple[type, 
 def config_classes() -> list[tuple[type, str, list[str]]]:
     """The run config's classes, every method's config and the robustness suite's members (typed per member)."""
     found = list(_classes(RunConfig, "", []))
-    found += [(method.config, "pruning.", [f"pruning={name}"]) for name, method in methods().items()]
+    for name, method in methods().items():
+        found += list(_classes(method.config, "pruning.", [f"pruning={name}"]))
     where, needs = NESTED_AT["MemberConfig"]
     return [*found, (MemberConfig, f"{where}.", needs)]
 

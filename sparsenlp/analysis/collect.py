@@ -32,20 +32,23 @@ from pydantic import ValidationError
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.tracking import records
-from sparsenlp.tracking.schema import CLEAN, RunRecord
+from sparsenlp.tracking.schema import ARM_FIELDS, CLEAN, RunRecord
 
 log = logging.getLogger("sparsenlp")
 
 ENTITY_TYPES = ("PER", "ORG", "LOC")
-# The arm of a run: aggregates never mix two values of any of these.
-ARM = ("model", "regime", "method", "criterion", "scope", "structure", "schedule", "embeddings", "target_sparsity",
-       "quantization")
+# The arm of a run (the record's arm fields; its sparsity is the column `target_sparsity`, beside the achieved one):
+# aggregates never mix two values of any of these.
+ARM_COLUMN = {"sparsity": "target_sparsity"}
+ARM = tuple(ARM_COLUMN.get(f, f) for f in ARM_FIELDS if f not in ("train_langs", "seed"))
 # What a sparse arm is compared with: the dense runs of the same model, regime, training languages and
 # quantization, scored on the same test language and condition.
 MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
 # What distinguishes sparse arms within a MATCH cell.
 SPARSE = tuple(k for k in ARM if k not in MATCH)
-NONE = "none"  # `structure` of unstructured arms (pandas drops None keys in groupby)
+# An arm field a method leaves empty (`structure` when unstructured, `calibration` of a method without calibration
+# data): pandas drops None keys in groupby. Not "none", which is a value of `calibration` (the data-free control).
+EMPTY = "-"
 # Per test language, what the run's data was, from ``record.data.facts[lang]`` (column → its field there);
 # records without it give the sentences trained on from ``data.train_sentences_per_lang`` and NaN otherwise.
 # The single-entity share of a test set is computed from the test set itself (stats.COLUMNS).
@@ -134,10 +137,8 @@ def _section_rows(run_dir: Path, record: RunRecord, quantization: str, test: dic
     arm = record.arm.model_copy(update={"quantization": quantization})
     label = arm.label()
     run = {
-        "run_dir": str(run_dir), "arm": label, "setting": arm.setting(), "model": arm.model,
-        "regime": arm.regime, "method": arm.method, "scope": arm.scope, "structure": arm.structure or NONE,
-        "schedule": arm.schedule, "embeddings": arm.embeddings, "target_sparsity": arm.sparsity,
-        "quantization": arm.quantization, "criterion": arm.criterion, "seed": arm.seed,
+        "run_dir": str(run_dir), "arm": label, "setting": arm.setting(),
+        **{ARM_COLUMN.get(f, f): EMPTY if value is None else value for f, value in arm.model_dump().items()},
         "train_langs": "+".join(arm.train_langs),
         "achieved_sparsity": 0.0 if record.pruning is None else record.pruning.achieved,
         "dev_f1": record.dev.f1, "train_seconds": record.training.train_seconds, "steps": record.training.steps,

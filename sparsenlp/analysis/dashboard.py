@@ -19,7 +19,15 @@ from wandb_workspaces.reports.v2 import internal as report_model
 from wandb_workspaces.workspaces import internal as workspace_model
 
 from sparsenlp import io
-from sparsenlp.analysis.dashboard_sections import ANALYSIS, SPARSITY, TRAIN, Chart, Section, check_keys, study_sections
+from sparsenlp.analysis.dashboard_sections import (
+    ANALYSIS,
+    SPARSITY,
+    TRAIN,
+    Chart,
+    Section,
+    check_keys,
+    study_sections,
+)
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.tracking.summary_run import report_files
 from sparsenlp.tracking.sweep_runs import SweepRuns

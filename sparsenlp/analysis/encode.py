@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 import pandas as pd
 
 from sparsenlp.analysis.spans import extract

@@ -27,6 +27,7 @@ import io
 import textwrap
 from collections.abc import Collection, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats as scipy_stats
+
+from sparsenlp.analysis.collect import EMPTY
 
 DENSE = "dense"
 MIN_BAND = 3  # languages a mean needs for its t-interval to be drawn
@@ -355,49 +358,70 @@ def delta_heatmap(sig: pd.DataFrame, condition: str = "clean", relative: bool = 
     """Language × sparsity heatmap of ΔF1 (or relative ΔF1), one panel per arm; languages ordered by tier and
     training size (sentences trained on), a dot on every cell significant after correction, a cross on every
     unreplicated cell, a colour scale centred on 0."""
-    value = "rel_delta_f1" if relative else "delta_f1"
     sub = sig[sig["condition"] == condition]
     if sub.empty:
         raise ValueError(f"no rows for condition {condition!r}")
-    arms, order = sparse_arms(sub), heatmap_order(sub)
     sparsities = sorted(set(sub["sparsity"]))
+    panels = {arm: sub[sub["arm"] == arm] for arm in sparse_arms(sub)}
+    return _delta_grid(sub, panels, "sparsity", sparsities, [percent(s) for s in sparsities], "sparsity (%)",
+                       relative, alpha, f"per language, {condition} test set")
+
+
+def calibration_heatmap(matrix: pd.DataFrame, condition: str = "clean", relative: bool = False,
+                        alpha: float = 0.05) -> Figure:
+    """Language × calibration-language heatmap of ΔF1 vs dense (:func:`calibration_matrix`), one panel per one-shot
+    arm without its calibration (method, target, recovery): which data calibrates best, language by language."""
+    sub = matrix[matrix["condition"] == condition]
+    if sub.empty:
+        raise ValueError(f"no one-shot rows for condition {condition!r}")
+    present = set(sub["calibration"])
+    columns = [c for c in CALIBRATIONS if c in present] + sorted(present - set(CALIBRATIONS))
+    panels = {panel: sub[sub["panel"] == panel] for panel in sorted(set(sub["panel"]))}
+    return _delta_grid(sub, panels, "calibration", columns, columns, "calibration data", relative, alpha,
+                       f"by calibration data, {condition} test set")
+
+
+def _delta_grid(sub: pd.DataFrame, panels: dict[str, pd.DataFrame], column: str, columns: Sequence[Any],
+                labels: Sequence[str], xlabel: str, relative: bool, alpha: float, title: str) -> Figure:
+    """Heatmaps of ΔF1 with language rows (by tier, then training size) and ``column`` columns, one panel each."""
+    value = "rel_delta_f1" if relative else "delta_f1"
+    order = heatmap_order(sub)
     limit = float(np.nanmax(np.abs(sub[value]))) if sub[value].notna().any() else 1.0
     limit = limit or 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
     height = 0.21 * len(order) + 2.2
-    fig = Figure(figsize=(2.3 + 0.52 * len(sparsities) * len(arms) + 1.0, height), layout="constrained")
-    axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
+    fig = Figure(figsize=(2.3 + 0.52 * len(columns) * len(panels) + 1.0, height), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     names = sub.drop_duplicates("lang").set_index("lang")
+
     def label(lang: str) -> str:
         name = f"{names.loc[lang, 'name']} ({lang})" if "name" in names else lang
         return f"{name} {names.loc[lang, 'train_size'] / 1000:g}k" if "train_size" in names else name
 
-    labels = [label(lang) for lang in order]
     image = None
-    for ax, arm in zip(axes, arms):
-        rows = sub[sub["arm"] == arm]
-        grid = rows.pivot(index="lang", columns="sparsity", values=value).reindex(index=order, columns=sparsities)
+    for ax, (panel, rows) in zip(axes, panels.items()):
+        grid = rows.pivot(index="lang", columns=column, values=value).reindex(index=order, columns=columns)
         image = ax.imshow(grid.to_numpy(float), cmap="RdBu", norm=norm, aspect="auto", interpolation="nearest")
-        p = rows.pivot(index="lang", columns="sparsity", values="p_adjusted").reindex(index=order, columns=sparsities)
+        p = rows.pivot(index="lang", columns=column, values="p_adjusted").reindex(index=order, columns=columns)
         ys, xs = np.nonzero((p < alpha).to_numpy())
         ax.scatter(xs, ys, s=7, color="black", edgecolors="white", linewidths=0.4, label="_significant")
-        lone = rows.assign(lone=~_replicated(rows)).pivot(index="lang", columns="sparsity", values="lone")
-        ys, xs = np.nonzero(lone.reindex(index=order, columns=sparsities).fillna(False).to_numpy(bool))
+        lone = rows.assign(lone=~_replicated(rows)).pivot(index="lang", columns=column, values="lone")
+        ys, xs = np.nonzero(lone.reindex(index=order, columns=columns).fillna(False).to_numpy(bool))
         ax.scatter(xs, ys, s=14, marker="x", color="black", linewidths=0.6, label="_unreplicated")
-        ax.set_xticks(range(len(sparsities)), [percent(s) for s in sparsities], fontsize="small")
-        ax.set_xlabel("sparsity (%)")
-        _panel_title(ax, arm)
+        ax.set_xticks(range(len(columns)), list(labels), fontsize="small")
+        ax.set_xlabel(xlabel)
+        _panel_title(ax, panel)
         tiers = names.loc[order, "tier"].tolist()
         for k in range(1, len(order)):
             if tiers[k] != tiers[k - 1]:
                 ax.axhline(k - 0.5, color="black", linewidth=1.2)
-    axes[0].set_yticks(range(len(order)), labels, fontsize="small")
-    for label, lang in zip(axes[0].get_yticklabels(), order):
-        label.set_color(_tier_color(names.loc[lang, "tier"]))
+    axes[0].set_yticks(range(len(order)), [label(lang) for lang in order], fontsize="small")
+    for tick, lang in zip(axes[0].get_yticklabels(), order):
+        tick.set_color(_tier_color(names.loc[lang, "tier"]))
     what = "ΔF1 / dense F1" if relative else "ΔF1 (sparse − dense)"
     fig.colorbar(image, ax=list(axes), shrink=0.6, label=what, location="right")
     correction = sub["correction"].iloc[0] if "correction" in sub else "corrected"
-    _suptitle(fig, f"{what} per language, {condition} test set\nlanguages by tier, then sentences trained on")
+    _suptitle(fig, f"{what} {title}\nlanguages by tier, then sentences trained on")
     handles = [Line2D([], [], linestyle="none", marker="o", color="black", markeredgecolor="white", markersize=4,
                       label=f"p_adjusted < {alpha:g} ({correction})"),
                *(Patch(color=_tier_color(t), label=f"{t}-resource (label colour)") for t in sorted(set(sub["tier"])))]
@@ -406,6 +430,27 @@ def delta_heatmap(sig: pd.DataFrame, condition: str = "clean", relative: bool = 
                               label="unreplicated: not tested"))
     _legend_below(fig, handles, ncols=len(handles))
     return _declutter(fig)
+
+
+CALIBRATIONS = ("self", "en", "mix", "none")  # the order of calibration-data columns; others follow, sorted
+MATRIX = ("panel", "calibration", "lang", "condition", "sparsity", "delta_f1", "ci_low", "ci_high", "rel_delta_f1",
+          "rel_ci_low", "rel_ci_high", "p_value", "p_adjusted", "correction", "verdict", "replicated", "n_dense_seeds",
+          "n_sparse_seeds", "arm", "name", "lang_name", "tier", "script", "family", "train_size")
+
+
+def calibration_matrix(sig: pd.DataFrame) -> pd.DataFrame:
+    """The one-shot arms' comparisons with dense (``calibration.csv``): one row per language × condition × arm, the
+    arm split into ``panel`` (everything but its calibration data: method, target, recovery) and ``calibration``
+    (self, a code, mix, none). The rows are the significance table's own, so their intervals and corrected
+    p-values are the same statistics as every other comparison's; nothing is averaged over calibrations."""
+    if "calibration" not in sig:
+        return pd.DataFrame(columns=list(MATRIX))
+    sub = sig[~sig["calibration"].isin([EMPTY, None])].copy()
+    if sub.empty:
+        return pd.DataFrame(columns=list(MATRIX))
+    key = sub["arm"].str.replace(r"cal=[^·@+]*", "cal=*", regex=True)
+    sub["panel"] = [k if "@" in k else f"{k}@{s:g}" for k, s in zip(key, sub["sparsity"])]
+    return sub[[c for c in MATRIX if c in sub]].sort_values(["panel", "condition", "lang", "calibration"])
 
 
 # --- F1 per group ----------------------------------------------------------------------------------------
@@ -587,6 +632,9 @@ def comparison_figures(sig: pd.DataFrame, pie: pd.DataFrame | None = None, covar
     if covariates is not None and not covariates.empty:
         for arm in sorted(set(covariates.loc[covariates["condition"] == "clean", "arm"])):
             makers[file_stem(f"covariates_{arm}")] = partial(covariate_effects, covariates, arm)
+    matrix = calibration_matrix(sig)
+    if not matrix.empty:
+        makers["calibration_heatmap"] = partial(calibration_heatmap, matrix)
     return _make(makers, only)
 
 

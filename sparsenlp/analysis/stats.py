@@ -53,7 +53,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sparsenlp.analysis.crossed import NAN, Contrast, contrast, linearized_f1, ratio_weights
+from sparsenlp.analysis.crossed import (
+    NAN,
+    Contrast,
+    contrast,
+    linearized_f1,
+    ratio_weights,
+)
 from sparsenlp.analysis.encode import Encodings, Run, TestSet
 from sparsenlp.errors import SparseNLPError
 

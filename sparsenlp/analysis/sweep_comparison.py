@@ -35,12 +35,11 @@ from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import LEVELS, load_predictions
 from sparsenlp.tracking import compact, records
 from sparsenlp.tracking.compact import CompactPredictions
-from sparsenlp.tracking.schema import DENSE
+from sparsenlp.tracking.schema import ARM_FIELDS, DENSE
 
 CELL = ("lang", "arm", "sparsity", "condition")
 # the arm's dimensions, carried into every output table next to the cell's arm name
-DIMENSIONS = ("model", "regime", "train_langs", "method", "criterion", "scope", "structure", "schedule",
-              "embeddings", "quantization", "setting")
+DIMENSIONS = (*(f for f in ARM_FIELDS if f not in ("sparsity", "seed")), "setting")  # the arm but its level and seed
 # the runs of one comparison side: a dense or sparse population of a cell, one run per seed
 POPULATION = [*MATCH, "method", "arm", "sparsity"]
 

@@ -13,7 +13,8 @@ row per comparison × PIE level: rate, noise floor, excess with its interval, ``
 ``pie_examples.csv``, ``covariates.csv`` (ΔF1 against the languages' facts, one mixed model per arm ×
 condition × sparsity: :mod:`sparsenlp.analysis.covariates`), ``strength.csv``
 (:mod:`sparsenlp.analysis.strength`: each condition's measured strength per language next to the dense gap,
-and the conditions that did not apply), ``figures/*.png`` and ``summary.md``.
+and the conditions that did not apply), ``calibration.csv`` (the one-shot arms' comparisons split by calibration
+data: language × calibration language per method and target), ``figures/*.png`` and ``summary.md``.
 """
 from __future__ import annotations
 
@@ -24,8 +25,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparsenlp.analysis import collect, covariates, figures, provenance, strength, summary
-from sparsenlp.analysis.sweep_comparison import SweepComparison, baseline_runs, compare_sweep
+from sparsenlp.analysis import (
+    collect,
+    covariates,
+    figures,
+    provenance,
+    strength,
+    summary,
+)
+from sparsenlp.analysis.sweep_comparison import (
+    SweepComparison,
+    baseline_runs,
+    compare_sweep,
+)
 from sparsenlp.evaluation.pie import LEVELS
 from sparsenlp.io import write_text
 
@@ -138,7 +150,8 @@ def _write_tables(report: SweepReport, out: Path, names: Sequence[str]) -> None:
     """The named optional tables when they have rows; an earlier report's copies are removed otherwise
     (``--no-pie``, no covariate model), so no table outlives its data."""
     frames = {"pie.csv": report.comparison.pie, "pie_examples.csv": report.comparison.examples,
-              "covariates.csv": report.covariates, "strength.csv": report.strength}
+              "covariates.csv": report.covariates, "strength.csv": report.strength,
+              "calibration.csv": figures.calibration_matrix(report.comparison.significance)}
     for name, frame in ((name, frames[name]) for name in names):
         if frame.empty:
             (out / name).unlink(missing_ok=True)
@@ -158,7 +171,7 @@ def write(report: SweepReport, out: str | Path) -> list[Path]:
     report.table.to_csv(out / "runs.csv", index=False)
     report.table.to_parquet(out / "runs.parquet", index=False)
     report.comparison.significance.to_csv(out / "significance.csv", index=False)
-    _write_tables(report, out, ("pie.csv", "pie_examples.csv", "covariates.csv", "strength.csv"))
+    _write_tables(report, out, ("pie.csv", "pie_examples.csv", "covariates.csv", "strength.csv", "calibration.csv"))
     _write_figures(report, out, list(report.figures))
     write_text(out / "summary.md", report.summary)
     return sorted(p for p in out.rglob("*") if p.is_file())

@@ -207,7 +207,9 @@ def sweep_language(lang: Language, seeds: int = 3, dense_seeds: int = 3, arms: S
                    sparsities: Sequence[float] = SPARSITIES, conditions: Sequence[str] = ("clean",),
                    max_sentences: int | None = None, seed: int = 0) -> list:
     """The cells of one language: every arm × sparsity × condition against the dense runs of the condition."""
-    from sparsenlp.analysis.stats import Cell  # stats imports nothing from here: no cycle at load time
+    from sparsenlp.analysis.stats import (
+        Cell,  # stats imports nothing from here: no cycle at load time
+    )
 
     n = lang.test_sentences if max_sentences is None else min(lang.test_sentences, max_sentences)
     rng = np.random.default_rng([seed, sum(map(ord, lang.code)), n])

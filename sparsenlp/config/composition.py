@@ -12,7 +12,11 @@ import re
 import typing
 from typing import Any, Iterator
 
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from sparsenlp.errors import SparseNLPError

@@ -15,7 +15,17 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ValidationError
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.options import FRACTION, Each, Free, Group, OneOf, Range, at_least, option, validate
+from sparsenlp.options import (
+    FRACTION,
+    Each,
+    Free,
+    Group,
+    OneOf,
+    Range,
+    at_least,
+    option,
+    validate,
+)
 from sparsenlp.perturb import PERTURBATIONS, SOURCES, EntityPool, check
 
 BOOLEAN = Free("a boolean; its type is checked by Hydra")

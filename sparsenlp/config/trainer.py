@@ -10,7 +10,18 @@ from typing import Any, ClassVar, Optional
 
 from omegaconf import II
 
-from sparsenlp.options import NON_NEGATIVE, POSITIVE, Check, Free, Group, OneOf, Pattern, Range, at_least, option
+from sparsenlp.options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    Check,
+    Free,
+    Group,
+    OneOf,
+    Pattern,
+    Range,
+    at_least,
+    option,
+)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BOOLEAN = Free("a boolean; its type is checked by Hydra")
@@ -63,6 +74,10 @@ class TrainerConfig(Group):
     resume: bool = option(True, "continue from output_dir/checkpoints/last.pt when it exists", BOOLEAN)
     keep_checkpoint: bool = option(False, "keep last.pt after a successful run (deleted otherwise)", BOOLEAN)
     save_model: bool = option(False, "save_pretrained the selected model + tokenizer into output_dir/model", BOOLEAN)
+    model_store: Optional[str] = option(None, "folder of fine-tuned dense models keyed by what trained them: a dense "
+                                        "model is trained once and reused by every job that needs it (the dense "
+                                        "arm, and one-shot methods such as pruning=wanda); null: no reuse",
+                                        Free("a folder, created when needed"))
     cpu_threads: Optional[int] = option(None, "torch threads on CPU (null: torch's default); cores / jobs in sweeps",
                                         COUNT)
     progress: bool = option(True, "tqdm progress bar (shown only on a terminal)", BOOLEAN)

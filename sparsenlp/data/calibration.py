@@ -29,11 +29,9 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from sparsenlp.config.data import DataConfig
 from sparsenlp.data.align import encode
@@ -41,24 +39,9 @@ from sparsenlp.data.batching import collate, eval_batches
 from sparsenlp.data.datamodule import read_split
 from sparsenlp.data.wikiann import Sentence
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.pruning.methods.calibrated import MIX, NONE, SELF, CalibrationInfo
 
-SELF, MIX, NONE = "self", "mix", "none"
 DEFAULT_SENTENCES = 128
-
-
-class CalibrationInfo(BaseModel):
-    """Which data calibrated a one-shot pruning: for the record, next to the pruning report."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lang: str = Field(description="as configured: self, mix, none or a language code")
-    langs: list[str] = Field(description="the languages the sentences were drawn from (none: empty)")
-    requested: int = Field(ge=0, description="calibration.sentences (0 for none)")
-    sentences: int = Field(ge=0, description="sentences drawn: fewer than requested when a language ran short")
-    per_lang: dict[str, int] = Field(description="sentences drawn per language")
-    available: dict[str, int] = Field(description="training sentences each language had to draw from")
-    seed: int
-    sha256: Optional[str] = Field(description="of the tokens of the sentences drawn, in order; null for none")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from seqeval.metrics.sequence_labeling import get_entities
 
-from sparsenlp.data.align import word_pieces
 from sparsenlp.config.data import DataConfig
+from sparsenlp.data.align import word_pieces
 from sparsenlp.data.cache import FeatureCache, tokenizer_fingerprint
 from sparsenlp.data.datamodule import NERData
 from sparsenlp.data.wikiann import Sentence

@@ -5,7 +5,14 @@ reads config or data itself.
 """
 from sparsenlp.perturb.base import NotApplicable, Perturbed, SentenceLike
 from sparsenlp.perturb.pools import SOURCES, EntityPool, entity_forms, entity_types
-from sparsenlp.perturb.registry import PERTURBATIONS, Perturbation, check, get, perturb_dataset, perturb_sentence
+from sparsenlp.perturb.registry import (
+    PERTURBATIONS,
+    Perturbation,
+    check,
+    get,
+    perturb_dataset,
+    perturb_sentence,
+)
 from sparsenlp.perturb.scripts import letters_by_script
 from sparsenlp.perturb.strength import Strength, measure
 

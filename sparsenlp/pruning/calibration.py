@@ -38,63 +38,30 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional, Union
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.grouped import Target, target_masks
+from sparsenlp.pruning.methods.calibrated import (
+    OneShotReport,
+    OneShotSeconds,
+    OneShotTensor,
+)
 from sparsenlp.pruning.params import select_prunable
-from sparsenlp.pruning.sparsegpt import BLOCKSIZE, PERCDAMP, Hessian, check_sparsegpt_options, sparsegpt_prune
+from sparsenlp.pruning.sparsegpt import (
+    BLOCKSIZE,
+    PERCDAMP,
+    Hessian,
+    check_sparsegpt_options,
+    sparsegpt_prune,
+)
 from sparsenlp.pruning.wanda import InputNorms, wanda_masks
 
 MAGNITUDE, WANDA, SPARSEGPT = "magnitude", "wanda", "sparsegpt"
 METHODS = (MAGNITUDE, WANDA, SPARSEGPT)
-Method = Literal["magnitude", "wanda", "sparsegpt"]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Batch = Mapping[str, torch.Tensor]
 Statistic = Union[InputNorms, Hessian]
 _NAME = re.compile(r"^(?P<stack>.+?)\.(?P<index>\d+)\.(?P<module>.+)\.weight$")
-
-
-# ---------------------------------------------------------------------------------------------- report
-class _Report(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OneShotTensor(_Report):
-    numel: int = Field(ge=1)
-    pruned: int = Field(ge=0)
-    achieved: Fraction
-
-
-class OneShotSeconds(_Report):
-    """Wall time of each phase (CUDA synchronised at the phase boundaries)."""
-
-    capture: float = Field(description="embeddings up to the first encoder layer's inputs, every batch")
-    statistics: float = Field(description="dense forwards of each layer with the statistics hooks")
-    prune: float = Field(description="scores, masks and (SparseGPT) weight updates")
-    propagate: float = Field(description="pruned forwards of each layer: the next layer's inputs")
-    total: float
-
-
-class OneShotReport(_Report):
-    """What one-shot pruning did; the calibration data itself is described by ``CalibrationInfo``."""
-
-    method: Method
-    structure: Optional[str] = Field(description="'2:4' for N:M, null when unstructured")
-    target: Fraction = Field(description="share of each comparison group pruned: the sparsity, or (M-N)/M")
-    comparison_group: str = Field(description="where weights compete: output row, SparseGPT block, N:M group")
-    achieved: Fraction = Field(description="share of the prunable weights pruned by mask")
-    prunable_parameters: int = Field(ge=1)
-    pruned_parameters: int = Field(ge=0)
-    layers: int = Field(ge=1, description="encoder layers with prunable weights")
-    calibration_sequences: int = Field(ge=0, description="windows the statistics were taken on (0: magnitude)")
-    calibration_tokens: int = Field(ge=0, description="their non-padding positions")
-    blocksize: Optional[int] = Field(default=None, description="SparseGPT: columns per block")
-    percdamp: Optional[float] = Field(default=None, description="SparseGPT: dampening, share of mean(diag H)")
-    dtype: str = Field(description="floating-point type of the statistics and SparseGPT's updates")
-    device: str
-    seconds: OneShotSeconds
-    per_tensor: dict[str, OneShotTensor]
 
 
 @dataclass

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-
 from pydantic import BaseModel
 
 from sparsenlp.errors import SparseNLPError

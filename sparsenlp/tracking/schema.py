@@ -17,7 +17,14 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
 from sparsenlp.languages import TIERS
 from sparsenlp.languages import Language as LanguageFacts
@@ -51,6 +58,10 @@ class Arm(_Model):
     embeddings: bool = Field(description="the word-embedding matrix is pruned too")
     sparsity: Fraction = Field(description="target share of the selected weights removed; 0 for dense")
     quantization: str = Field(default="none", description="post-training quantization: none, dynamic_int8")
+    calibration: Optional[str] = Field(default=None, description="one-shot methods: whose data calibrated the "
+                                       "pruning (self, a language code, mix, none); null for other methods")
+    recovery_steps: int = Field(default=0, ge=0, description="one-shot methods: fine-tuning steps after pruning, "
+                                "masks fixed (0: none, and for the methods that prune during fine-tuning)")
     seed: int
 
     def label(self) -> str:
@@ -75,6 +86,9 @@ class Arm(_Model):
         structure = f"({self.structure})" if self.structure else ""
         sparsity = f"@{self.sparsity:g}" if with_sparsity else ""
         emb = "+emb" if self.embeddings else ""
+        if self.calibration is not None:  # one-shot after fine-tuning: no schedule; the calibration data instead
+            recovery = f"+rec{self.recovery_steps}" if self.recovery_steps else ""
+            return f"{method}{structure}·cal={self.calibration}{sparsity}{recovery}{quantized}"
         return f"{method}{structure}·{self.schedule}{sparsity}{emb}{quantized}"
 
     def run_name(self) -> str:
@@ -83,7 +97,10 @@ class Arm(_Model):
         method = self.method.removesuffix("_magnitude")
         parts = [langs, method]
         if self.method != DENSE:
-            parts += [f"s{self.sparsity:g}"] + (["emb"] if self.embeddings else [])
+            nm = self.structure if self.structure and ":" in self.structure else None
+            parts += [f"nm{nm.replace(':', '-')}" if nm else f"s{self.sparsity:g}"] + (["emb"] if self.embeddings else [])
+            parts += [f"cal_{self.calibration}"] if self.calibration is not None else []
+            parts += [f"rec{self.recovery_steps}"] if self.recovery_steps else []
         if self.quantization != "none":
             parts.append(self.quantization)
         return "-".join([*parts, f"seed{self.seed}"])
@@ -181,6 +198,8 @@ class TrainingInfo(_Model):
     device: str
     precision: str
     resumed_from_step: Optional[int]
+    reused_from: Optional[str] = Field(default=None, description="trainer.model_store entry the fine-tuned model "
+                                       "was loaded from (trained once, by a job with the same training config)")
     history: list[LossEntry]
     dev_history: list[DevEntry]
 

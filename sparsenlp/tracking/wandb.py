@@ -172,8 +172,12 @@ class WandbTracker(Callback):
         languages, codes = self.settings.languages, self.settings.eval_langs
         langs = ["all"] if self.settings.lang == "all" else codes
         tags = [f"lang:{code}" for code in langs] + [f"tier:{t}" for t in sorted({languages.tier(c) for c in codes})]
+        # every arm field but the languages (tagged above) and those a method leaves empty (no structure, no
+        # calibration data, no recovery steps)
+        empty = {key for key, spec in Arm.model_fields.items() if spec.default in (None, 0)}
         fields = {key: getattr(self.arm, key) for key in ARM_FIELDS if key != "train_langs"}
-        return tags + [f"{key}:{_tag_value(value)}" for key, value in fields.items() if value is not None]
+        return tags + [f"{key}:{_tag_value(value)}" for key, value in fields.items()
+                       if not (key in empty and value == Arm.model_fields[key].default)]
 
     def _log(self, data: dict[str, Any], step: int) -> None:
         self._last_step = max(self._last_step, step)

@@ -26,7 +26,12 @@ from sparsenlp.evaluation.predict import autocast_context, predict_tags
 from sparsenlp.tracking.schema import DevEntry, LossEntry, Metrics, TrainingInfo
 from sparsenlp.training.callbacks import Callback
 from sparsenlp.training.checkpoint import load_checkpoint, save_checkpoint
-from sparsenlp.training.device import resolve_amp_dtype, resolve_device, rng_state, set_rng_state
+from sparsenlp.training.device import (
+    resolve_amp_dtype,
+    resolve_device,
+    rng_state,
+    set_rng_state,
+)
 
 log = logging.getLogger(__name__)
 

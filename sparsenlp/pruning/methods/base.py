@@ -95,6 +95,8 @@ class Method:
     # what the method's name already says, left out of arm labels: "magnitude" for global_magnitude
     implied_criterion: ClassVar[Optional[str]] = None
     implied_scope: ClassVar[Optional[str]] = None
+    # pruned after fine-tuning, from the dense run's model (one-shot from calibration data), not during it
+    post_training: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ the arm
     def is_dense(self, cfg: PruningConfig) -> bool:
@@ -119,6 +121,14 @@ class Method:
 
     def embeddings(self, cfg: PruningConfig) -> bool:
         return bool(getattr(cfg, "prune_embeddings", False))
+
+    def calibration(self, cfg: PruningConfig) -> Optional[str]:
+        """Whose data calibrated the pruning (``self``, a code, ``mix``, ``none``); None: no calibration data."""
+        return None
+
+    def recovery_steps(self, cfg: PruningConfig) -> int:
+        """Fine-tuning steps after a post-training pruning; 0 for methods that prune during fine-tuning."""
+        return 0
 
     # ------------------------------------------------------------------ checks
     def check(self, cfg: PruningConfig, schedule: Any) -> None:

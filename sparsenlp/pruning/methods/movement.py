@@ -9,7 +9,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.pruning.methods.base import MaskedMethod, PruningConfig, RankedConfig, method_name
+from sparsenlp.pruning.methods.base import (
+    MaskedMethod,
+    PruningConfig,
+    RankedConfig,
+    method_name,
+)
 
 
 @dataclass

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sparsenlp.pruning.methods.base import Context, MaskedMethod, PruningConfig, RankedConfig, method_name
+from sparsenlp.pruning.methods.base import (
+    Context,
+    MaskedMethod,
+    PruningConfig,
+    RankedConfig,
+    method_name,
+)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.methods.base import Method
+from sparsenlp.pruning.methods.calibrated import SPARSEGPT, WANDA
 from sparsenlp.pruning.methods.dense import DENSE
 from sparsenlp.pruning.methods.magnitude import GLOBAL_MAGNITUDE, LAYERWISE_MAGNITUDE
 from sparsenlp.pruning.methods.movement import MOVEMENT
@@ -24,7 +25,7 @@ from sparsenlp.pruning.methods.structured_heads import STRUCTURED_HEADS
 log = logging.getLogger(__name__)
 ENTRY_POINTS = "sparsenlp.methods"
 BUILT_IN: tuple[Method, ...] = (DENSE, GLOBAL_MAGNITUDE, LAYERWISE_MAGNITUDE, MOVEMENT, SEMI_STRUCTURED,
-                                STRUCTURED_HEADS, RANDOM)
+                                STRUCTURED_HEADS, RANDOM, WANDA, SPARSEGPT)
 _TABLE: dict[str, Method] = {}
 
 

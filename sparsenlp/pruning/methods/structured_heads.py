@@ -9,7 +9,13 @@ from typing import Any, ClassVar, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from sparsenlp.options import OneOf, Range, option
-from sparsenlp.pruning.methods.base import FRACTION_BELOW_ONE, Context, Method, PruningConfig, method_name
+from sparsenlp.pruning.methods.base import (
+    FRACTION_BELOW_ONE,
+    Context,
+    Method,
+    PruningConfig,
+    method_name,
+)
 
 IMPORTANCES = ("l1", "l2", "random")
 
