@@ -171,7 +171,7 @@ def run_ours(cfg: DictConfig, variant: str) -> Measurement:
         train_padded_tokens=sum(len(b) * int(lengths[b].max()) for b in batches),
         achieved_sparsity=pruner.masks.sparsity() if pruner else None,
         extra={"prunable": pruner.masks.num_prunable if pruner else 0, "train_windows": len(features),
-               "best_step": result.best_step, "optim": "fused" if optim.get("fused") else "foreach",
+               "best_step": result.selection.step, "optim": "fused" if optim.get("fused") else "foreach",
                "precision": str(trainer.amp_dtype or "fp32").replace("torch.", "")})
 
 

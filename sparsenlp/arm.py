@@ -17,13 +17,14 @@ def build_arm(settings: RunConfig, model_config: Any = None) -> Arm:
     method, pruning = settings.method, settings.pruning
     train_langs = settings.train_langs
     common = {"model": settings.model.name, "regime": "per_language" if len(train_langs) == 1 else "joint",
-              "train_langs": train_langs, "quantization": settings.quantization.name, "seed": settings.seed}
+              "train_langs": train_langs, "quantization": settings.quantization.name, "seed": settings.seed,
+              "selection": settings.trainer.selection_rule, "length": settings.trainer.length}
     if method.is_dense(pruning):
-        return Arm(**common, method=DENSE, criterion="none", scope="none", schedule="none", embeddings=False,
-                   sparsity=0.0)
+        return Arm(**common, method=DENSE, criterion="none", scope="none", schedule="none", sparsity=0.0,
+                   embedding_sparsity=0.0)
     return Arm(**common, method=method.name, criterion=method.criterion(pruning), scope=method.scope(pruning),
                structure=method.structure(pruning), schedule=settings.schedule.name,
-               embeddings=method.embeddings(pruning), sparsity=method.sparsity(pruning, model_config),
+               sparsity=method.sparsity(pruning, model_config), embedding_sparsity=method.embedding_sparsity(pruning),
                calibration=method.calibration(pruning), recovery_steps=method.recovery_steps(pruning))
 
 

@@ -94,14 +94,14 @@ def test_offline_runs_log_language_agnostic_keys_arm_fields_tags_and_short_names
         dense = arm.method == "dense"
         assert run["name"] == (f"{lang}-dense-seed42" if dense else f"{lang}-global-s0.5-seed42")
         assert run["config"]["arm"] == arm.model_dump()
-        assert {k: run["config"]["arm"][k] for k in ("model", "regime", "method", "schedule", "embeddings",
-                                                    "sparsity", "seed")} == {
+        assert {k: run["config"]["arm"][k] for k in ("model", "regime", "method", "schedule",
+                                                    "embedding_sparsity", "sparsity", "seed")} == {
             "model": "tiny", "regime": "per_language", "method": arm.method, "schedule": "none" if dense else "oneshot",
-            "embeddings": False, "sparsity": 0.0 if dense else 0.5, "seed": 42}
+            "embedding_sparsity": 0.0, "sparsity": 0.0 if dense else 0.5, "seed": 42}
         assert run["config"]["lang_info"] == {"lang": lang, "tier": facts.tier, "script": facts.script,
                                               "family": facts.family}
         assert {f"lang:{lang}", f"tier:{facts.tier}", f"method:{arm.method}", "model:tiny", "regime:per_language",
-                f"sparsity:{0 if dense else 0.5}", "embeddings:false", "seed:42"} <= set(run["tags"])
+                f"sparsity:{0 if dense else 0.5}", "embedding_sparsity:0", "seed:42"} <= set(run["tags"])
 
         keys = _scalar_keys(run)
         assert not any(f"/{lang}/" in key for key in keys)  # one test language: no key names it

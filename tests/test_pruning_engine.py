@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.nn.utils import prune
 from transformers import BertConfig, BertForTokenClassification
 
 from sparsenlp.errors import SparseNLPError
@@ -221,9 +222,13 @@ def test_build_pruner_from_the_composed_config():
                           "pruning.params=[.*value\\.weight]"])
     layerwise = build_pruner(s, model, total_steps=10)
     assert layerwise.scope == "layerwise" and layerwise.schedule.update_steps == (0,)
-    assert list(layerwise.masks.params) == ["bert.embeddings.word_embeddings.weight",
-                                            "bert.encoder.layer.0.attention.self.value.weight",
-                                            "bert.encoder.layer.1.attention.self.value.weight"]
+    assert list(layerwise.masks.params) == ["bert.encoder.layer.0.attention.self.value.weight",
+                                            "bert.encoder.layer.1.attention.self.value.weight",
+                                            "bert.embeddings.word_embeddings.weight"]
+    assert {group: names for group, (names, _) in layerwise.groups.items()} == {
+        "selected": ["bert.encoder.layer.0.attention.self.value.weight",
+                     "bert.encoder.layer.1.attention.self.value.weight"],
+        "embeddings": ["bert.embeddings.word_embeddings.weight"]}
     assert build_pruner(compose_settings([]), model, 10) is None  # pruning=dense
 
 
@@ -241,6 +246,12 @@ def test_build_pruner_rejects_what_only_the_model_or_run_length_reveals(override
     (["pruning=global_magnitude", "pruning.sparsity=1.0"], r"pruning.sparsity=1.0 must be in \[0, 1\)"),
     (["pruning.sparsity=0.5"], "pruning.sparsity has no effect with pruning=dense; it is read by pruning=global_mag"),
     (["pruning.prune_embeddings=true"], "no effect with pruning=dense"),
+    (["pruning=global_magnitude", "pruning.embedding_sparsity=0.5"], "embedding_sparsity=0.5 has no effect without "
+                                                                     "pruning.prune_embeddings=true"),
+    (["pruning=global_magnitude", "schedule=cubic", "schedule.initial_sparsity=0.4", "pruning.prune_embeddings=true",
+      "pruning.embedding_sparsity=0.3"], "exceeds the embedding matrix's target 0.3"),
+    (["pruning=semi_structured", "pruning.prune_embeddings=true", "pruning.embedding_sparsity=0.6"],
+     "embedding_sparsity=0.6 must be at most 0.5 for 2:4"),
     (["pruning=global_magnitude", "pruning.head_ratio=0.5"], "no effect with pruning=global_magnitude"),
     (["pruning=structured_heads", "pruning.sparsity=0.5"], "no effect with pruning=structured_heads"),
     (["pruning=structured_heads", "pruning.importance=taylor"], "pruning.importance='taylor' is not one of l1"),
@@ -275,3 +286,36 @@ def test_training_on_cuda_keeps_zeros():
         pruner.on_step_end(trainer, step)
         for name, p in pruner.masks.params.items():
             assert pruner.masks.masks[name].is_cuda and not p[~pruner.masks.masks[name]].any()
+
+
+@pytest.mark.parametrize("method", ["global_magnitude", "layerwise_magnitude", "random"])
+def test_pruning_the_embeddings_leaves_the_other_weights_as_they_would_be(method):
+    """The arm with embeddings differs from the arm without only by the embedding matrix: the selected weights get
+    the very same masks (so the same sparsity, also under global ranking, where the 3,200 embedding weights of
+    this model would otherwise compete with the encoder's), and the embedding matrix gets exactly its own target,
+    with torch's L1 mask computed on it alone."""
+    common = [f"pruning={method}", "schedule=oneshot", "pruning.sparsity=0.7", "seed=3"]
+    arms = {}
+    for name, extra in (("without", []), ("with", ["pruning.prune_embeddings=true"]),
+                        ("own", ["pruning.prune_embeddings=true", "pruning.embedding_sparsity=0.4"])):
+        s = compose_settings([*common, *extra])
+        pruner = build_pruner(s, tiny_bert(), total_steps=10)
+        pruner.on_train_begin(None)
+        arms[name] = (pruner, pruner.pruning_report())
+    without, with_, own = (arms[k][0] for k in ("without", "with", "own"))
+    for pruner in (with_, own):
+        assert all(torch.equal(pruner.masks.masks[n], m) for n, m in without.masks.masks.items())
+    embedding = "bert.embeddings.word_embeddings.weight"
+    for (pruner, report), target in ((arms["with"], 0.7), (arms["own"], 0.4)):
+        assert report.target == arms["without"][1].target == 0.7
+        assert report.achieved == arms["without"][1].achieved
+        numel = pruner.masks.params[embedding].numel()
+        assert report.embedding_target == target and report.per_tensor[embedding].target == target
+        assert report.embedding_achieved == round(target * numel) / numel
+        assert report.trace[-1].embedding_target == target
+        if method != "random":
+            reference = torch.nn.Embedding(*pruner.masks.params[embedding].shape)
+            reference.weight = torch.nn.Parameter(pruner.masks.params[embedding].detach().clone())
+            prune.l1_unstructured(reference, "weight", amount=target)
+            assert torch.equal(reference.weight_mask.bool(), pruner.masks.masks[embedding])
+    assert arms["without"][1].embedding_target is None and arms["without"][1].embedding_achieved is None

@@ -10,7 +10,7 @@ from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning import magnitude
 from sparsenlp.pruning.magnitude import global_masks, layerwise_masks
 from sparsenlp.pruning.masks import MaskSet
-from sparsenlp.pruning.params import select_prunable
+from sparsenlp.pruning.params import embedding_matrix, select_prunable
 
 SPARSITIES = [0.0, 1e-4, 0.3, 0.5, 0.9, 0.99, 1.0]
 SHAPES = [(37, 53), (128, 64), (301,), (64, 256), (5, 7)]
@@ -196,9 +196,11 @@ def test_default_selection_bert_and_xlmr():
     assert all(selected[n] is p for n, p in xlmr.named_parameters() if n in selected)
 
 
-def test_prune_embeddings_adds_word_embeddings_only():
-    names = list(select_prunable(small_bert(), prune_embeddings=True))
-    assert names == ["bert.embeddings.word_embeddings.weight"] + expected_encoder_names("bert", 2)
+def test_the_embedding_matrix_is_a_group_of_its_own_and_never_in_two():
+    model = small_bert()
+    assert list(embedding_matrix(model, list(select_prunable(model)))) == ["bert.embeddings.word_embeddings.weight"]
+    with pytest.raises(SparseNLPError, match="pruning.params already selects bert.embeddings.word_embeddings.weight"):
+        embedding_matrix(model, list(select_prunable(model, [r"embeddings\.word_embeddings\.weight$"])))
 
 
 def test_custom_patterns_search_names():

@@ -36,19 +36,24 @@ def test_records_that_do_not_follow_the_definition_are_refused(change):
 
 def _arm(**kw) -> Arm:
     base = dict(model="mbert", regime="per_language", train_langs=["sw"], method="global_magnitude",
-                criterion="magnitude", scope="global", schedule="cubic", embeddings=True, sparsity=0.9, seed=2)
+                criterion="magnitude", scope="global", schedule="cubic", sparsity=0.9, embedding_sparsity=0.9,
+                selection="best@0.7", length="epochs=10", seed=2)
     return Arm(**{**base, **kw})
 
 
 def test_arm_labels_and_run_names_name_every_dimension():
     assert _arm().label() == "global_magnitude·cubic@0.9+emb"
     assert _arm().run_name() == "sw-global-s0.9-emb-seed2"
-    dense = _arm(method="dense", criterion="none", scope="none", schedule="none", embeddings=False, sparsity=0.0)
+    other = _arm(embedding_sparsity=0.5)  # the embedding matrix at a target of its own
+    assert other.label() == "global_magnitude·cubic@0.9+emb@0.5" and other.setting() == "global_magnitude·cubic+emb@0.5"
+    assert other.run_name() == "sw-global-s0.9-emb0.5-seed2" and _arm().protocol() == "best@0.7; epochs=10"
+    dense = _arm(method="dense", criterion="none", scope="none", schedule="none", embedding_sparsity=0.0,
+                 sparsity=0.0)
     assert dense.label() == "dense" and dense.run_name() == "sw-dense-seed2"
-    movement = _arm(method="movement", criterion="movement", scope="layerwise", embeddings=False)
+    movement = _arm(method="movement", criterion="movement", scope="layerwise", embedding_sparsity=0.0)
     assert movement.label() == "movement[layerwise]·cubic@0.9"
     structured = _arm(method="structured_heads", criterion="l1", scope="layerwise", schedule="none",
-                      embeddings=False, sparsity=0.25, structure="heads=0.5,ffn=0")
+                      embedding_sparsity=0.0, sparsity=0.25, structure="heads=0.5,ffn=0")
     assert structured.label() == "structured_heads:l1[layerwise](heads=0.5,ffn=0)·none@0.25"
     joint = _arm(train_langs=["de", "sw", "yo", "zh"], regime="joint", quantization="dynamic_int8")
     assert joint.run_name() == "4langs-global-s0.9-emb-dynamic_int8-seed2"

@@ -135,7 +135,8 @@ def test_one_row_per_run_language_condition(sweep, table):
     assert set(collect.COLUMNS) <= set(table.columns)
     assert {"run_dir", "arm", "setting", "lang", "tier", "script", "family", "train_size", "split_train_size",
             "subwords_per_word", "seen_entity_share", "transfer", "model",
-            "regime", "method", "scope", "structure", "schedule", "embeddings", "target_sparsity", "quantization",
+            "regime", "method", "scope", "structure", "schedule", "embedding_sparsity", "target_sparsity", "quantization",
+            "selection", "length",
             "achieved_sparsity", "seed", "condition", "perturbation", "severity", "precision", "recall", "f1",
             "f1_PER", "f1_ORG", "f1_LOC", "gap", "gap_ratio", "dev_f1", "train_seconds", "steps",
             "train_sentences"} <= set(table.columns)
@@ -412,7 +413,7 @@ def _several_arms(root: Path) -> dict:
                 rng = np.random.default_rng([seed, job])
                 rows = predict(rng, test, lang, miss[(model, "per_language")] + sparsity / 4, 0.05, 0.05)
                 write_run(root / str(job), rows, [lang], method=method, sparsity=sparsity, seed=seed, model=model,
-                          embeddings=emb)
+                          embedding_sparsity=sparsity if emb else 0.0)
                 if method == "dense":
                     dense_f1.setdefault((model, "per_language", lang), []).append(_seqeval(rows))
                 job += 1
@@ -451,6 +452,31 @@ def test_a_sweep_of_several_arms_never_mixes_them(tmp_path):
         (arm, s): 4 for arm, levels in arms.items() for s in {0.0, *levels}}
     verdicts = result.summary.split("## Sparse vs dense")[1].split("\n## ")[0]
     assert sum(line.startswith("| clean ") for line in verdicts.splitlines()) == 5  # arm × sparsity
+
+
+def test_a_protocol_ablation_is_compared_with_the_dense_runs_of_its_own_protocol(tmp_path):
+    """The controls' ablations in one sweep: the same arm under two model-selection rules, each with its dense
+    runs. Dense runs under `final` miss more entities than those under `best@0.7`, so a comparison with the
+    other protocol's baseline shows; the comparison arms name their protocol."""
+    tests = {lang: make_test_set(np.random.default_rng(k), 150) for k, lang in enumerate(("de", "sw"))}
+    miss = {"best@0.7": 0.1, "final": 0.3}
+    job, dense_f1 = 0, {}
+    for seed in (1, 2):
+        for selection, base in miss.items():
+            for method, sparsity in (("dense", 0.0), ("global_magnitude", 0.5)):
+                for lang, test in tests.items():
+                    rows = predict(np.random.default_rng([seed, job]), test, lang, base + sparsity / 4, 0.05, 0.05)
+                    write_run(tmp_path / str(job), rows, [lang], method=method, sparsity=sparsity, seed=seed,
+                              selection=selection)
+                    if method == "dense":
+                        dense_f1.setdefault((selection, lang), []).append(_seqeval(rows))
+                    job += 1
+    sig = sweep_report.analyse(tmp_path, Options(), draw=False).comparison.significance
+    assert set(sig["arm"]) == {"mbert/per_language/global_magnitude·cubic (best@0.7; epochs=10)",
+                               "mbert/per_language/global_magnitude·cubic (final; epochs=10)"}
+    assert set(sig["family_size"]) == {2}
+    for row in sig.itertuples():
+        assert row.f1_dense == pytest.approx(np.mean(dense_f1[(row.selection, row.lang)]), abs=1e-12)
 
 
 # --- CLI -----------------------------------------------------------------------------------------------------
@@ -581,7 +607,7 @@ def test_rows_carry_the_records_arm_whatever_the_method():
     structured = make_record(arm={**base.arm.model_dump(), "method": "structured_heads", "criterion": "l1",
                                   "scope": "layerwise", "schedule": "none", "sparsity": 0.25,
                                   "structure": "heads=0.5,ffn=0"})
-    emb = make_record(arm={**base.arm.model_dump(), "embeddings": True})
+    emb = make_record(arm={**base.arm.model_dump(), "embedding_sparsity": 0.5})
     control = make_record(arm={**structured.arm.model_dump(), "criterion": "random"})
     rows = collect.table_from_records([(Path("a"), base), (Path("b"), structured), (Path("c"), emb),
                                        (Path("d"), control)])

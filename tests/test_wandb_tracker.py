@@ -75,7 +75,8 @@ def test_offline_run_records_config_arm_tags_history_and_final_metrics(tmp_path:
                                           "family": "Indo-European"}
     assert run["tags"] == ["lang:de", "lang:af", "tier:high", "tier:low", "model:tiny", "regime:joint",
                            "method:global_magnitude", "criterion:magnitude", "scope:global", "schedule:cubic",
-                           "embeddings:false", "sparsity:0.5", "quantization:none", "seed:7", "extra"]
+                           "sparsity:0.5", "embedding_sparsity:0", "quantization:none", "selection:best@0.7",
+                           "length:max_steps=4", "seed:7", "extra"]
     assert run["group"] == "single-runs" and run["name"] == "de+af-global-s0.5-seed7"
     assert run["job_type"] == "train" and run["project"] == "sparsenlp" and run["exit_code"] == 0
 
@@ -95,7 +96,7 @@ def test_offline_run_records_config_arm_tags_history_and_final_metrics(tmp_path:
     assert summary["sparsity/target"] == 0.5 and summary["sparsity/achieved"] == 0.5
     # per encoder layer: pruned over prunable weights of its tensors (49 + 51 of 100 + 100)
     assert summary["sparsity/layer_0"] == pytest.approx(0.5) and steps[3]["sparsity/layer_0"] == pytest.approx(0.5)
-    assert summary["dev/f1"] == 0.55 and summary["dev/best_step"] == 4
+    assert summary["dev/f1"] == 0.55 and summary["dev/selected_step"] == 4
 
     defined = {m.get("glob_name") or m.get("name"): m for m in run["metrics"]}
     assert defined["test/*"]["step_metric"] == "sparsity/target"
@@ -223,11 +224,11 @@ def test_panel_groups_never_pool_two_arms() -> None:
     from sparsenlp.tracking.wandb import panel_groups
 
     info = {"lang": "sw", "tier": "low", "script": "Latin", "family": "Niger-Congo"}
-    emb = RECORD.arm.model_copy(update={"embeddings": True})
+    emb = RECORD.arm.model_copy(update={"embedding_sparsity": 0.5})
     dense = RECORD.arm.model_copy(update={"method": "dense", "criterion": "none", "scope": "none", "schedule": "none",
                                           "sparsity": 0.0})
     groups = [panel_groups(arm, info) for arm in (RECORD.arm, RECORD.arm.model_copy(update={"sparsity": 0.9}),
                                                   emb, dense)]
-    assert groups[0]["tier"] == "low · tiny/joint · global_magnitude·cubic"
+    assert groups[0]["tier"] == "low · tiny/joint · global_magnitude·cubic · best@0.7; max_steps=4"
     assert groups[0] == groups[1]  # sparsity is the x axis: one line
-    assert len({g["tier"] for g in groups[1:]}) == 3 and groups[2]["arm"] == "tiny/joint · global_magnitude·cubic+emb"
+    assert len({g["tier"] for g in groups[1:]}) == 3 and groups[2]["arm"] == "tiny/joint · global_magnitude·cubic+emb · best@0.7; max_steps=4"

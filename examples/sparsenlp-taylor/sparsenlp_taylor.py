@@ -33,8 +33,8 @@ class TaylorPruner(ScheduledPruner):
             if p.grad is not None:
                 self.scores[name].add_((p.detach() * p.grad).abs().float())
 
-    def select(self, target: float, prior: Any) -> dict[str, torch.Tensor]:
-        return SELECTORS[self.scope](self.masks.params, target, prior, scores=self.scores)
+    def select(self, params: Any, target: float, prior: Any) -> dict[str, torch.Tensor]:
+        return SELECTORS[self.scope](params, target, prior, scores={name: self.scores[name] for name in params})
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "scores": {n: s.cpu().clone() for n, s in self.scores.items()}}

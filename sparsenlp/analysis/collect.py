@@ -6,7 +6,8 @@ the typed definition (``sparsenlp.tracking.schema.RunRecord``); every row carrie
 no aggregate here mixes arms: seeds are the only axis averaged over.
 
 Columns (:data:`COLUMNS`): the arm (:data:`ARM`: model, regime, method, criterion, scope, structure,
-schedule, embeddings, target_sparsity, quantization), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
+schedule, target_sparsity, embedding_sparsity, quantization, and the protocol: selection rule and training
+length), its label ``arm`` (``global_magnitude·cubic@0.9+emb``) and
 ``setting`` (the label without the sparsity level: one line of a figure), the seed, the training
 languages, the test language's facts (tier, script, family, ``split_train_size``: its WikiANN training
 split) and whether it is zero-shot ``transfer``; what the run's data was for that language
@@ -41,9 +42,10 @@ ENTITY_TYPES = ("PER", "ORG", "LOC")
 # aggregates never mix two values of any of these.
 ARM_COLUMN = {"sparsity": "target_sparsity"}
 ARM = tuple(ARM_COLUMN.get(f, f) for f in ARM_FIELDS if f not in ("train_langs", "seed"))
-# What a sparse arm is compared with: the dense runs of the same model, regime, training languages and
-# quantization, scored on the same test language and condition.
-MATCH = ("model", "regime", "train_langs", "quantization", "lang", "condition")
+# What a sparse arm is compared with: the dense runs of the same model, regime, training languages,
+# quantization and protocol (model-selection rule, training length), scored on the same test language and
+# condition.
+MATCH = ("model", "regime", "train_langs", "quantization", "selection", "length", "lang", "condition")
 # What distinguishes sparse arms within a MATCH cell.
 SPARSE = tuple(k for k in ARM if k not in MATCH)
 # An arm field a method leaves empty (`structure` when unstructured, `calibration` of a method without calibration

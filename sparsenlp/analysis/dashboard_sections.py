@@ -18,7 +18,7 @@ SPARSITY = "sparsity/target"  # the x of every line chart: the final metrics are
 F1 = "test/f1"
 TRAIN, ANALYSIS = "train", "analysis"  # job types: whose keys a section plots
 # one line per value: a language fact joined with the arm minus its sparsity (config.panel, written by the
-# tracker), so no line pools two arms (methods, schedules, embeddings, models, regimes, quantization)
+# tracker), so no line pools two arms (methods, schedules, embeddings, models, regimes, quantization, protocols)
 LAYER_PREFIX = "sparsity/layer_"
 FIXES = {TRAIN: "rerun those runs with this version of sparsenlp (its tracker logs the key)",
          ANALYSIS: "run sparsenlp-report {sweep_dir} --wandb to log the analysis"}

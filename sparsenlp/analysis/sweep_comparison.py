@@ -2,12 +2,13 @@
 
 A comparison (:class:`~sparsenlp.analysis.stats.Cell`) is one test language × condition × sparse arm ×
 sparsity: the arm's runs against the dense runs of the same :data:`~sparsenlp.analysis.collect.MATCH`
-cell (model, regime, training languages, quantization, test language, condition), one run per seed.
+cell (model, regime, training languages, quantization, protocol, test language, condition), one run per seed.
 
 Its ``arm`` (:func:`cell_arms`) names every arm dimension except the test language and the sparsity
 level: ``<model>/<regime>/<setting>``, the setting being the arm's label without its sparsity (method,
-criterion, scope, structure, schedule, embeddings, quantization), and ``<regime>:<training languages>``
-where those are not just the test language (joint training, zero-shot transfer). The multiple-comparison
+criterion, scope, structure, schedule, embeddings, quantization), ``<regime>:<training languages>``
+where those are not just the test language (joint training, zero-shot transfer), and `` (<selection>;
+<length>)`` when the sweep holds more than one protocol (the controls' ablations). The multiple-comparison
 family (arm × sparsity × condition) therefore spans the languages of one arm and never two arms; in the
 per-language regime every language has its own training language, which must not split the family.
 
@@ -56,7 +57,9 @@ def cell_arms(table: pd.DataFrame) -> pd.Series:
     own = (table["regime"] == "per_language") & (table["train_langs"] == table["lang"])
     trained = table["train_langs"].map(_training)
     regime = table["regime"].where(own, table["regime"] + ":" + trained)
-    return table["model"] + "/" + regime + "/" + table["setting"]
+    arms = table["model"] + "/" + regime + "/" + table["setting"]
+    protocol = table["selection"] + "; " + table["length"]
+    return arms + " (" + protocol + ")" if protocol.nunique() > 1 else arms
 
 
 @dataclass(frozen=True)

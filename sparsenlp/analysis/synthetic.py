@@ -270,7 +270,7 @@ METHODS = {"dense": ("none", "none", "none"), "global_magnitude": ("magnitude", 
 MBERT_PRUNABLE, MBERT_TOTAL, MBERT_LAYERS = 85_054_464, 177_853_440, 12  # encoder attention + FFN Linear, all
 
 
-def _pruning(method: str, sparsity: float, steps: int) -> dict:
+def _pruning(method: str, sparsity: float, steps: int, embedding_sparsity: float = 0.0) -> dict:
     """The pruning section of a gradual magnitude run: 72 mBERT-shaped tensors, 10 updates, a cubic trace."""
     _, scope, _ = METHODS[method]
     each = MBERT_PRUNABLE // (MBERT_LAYERS * 6)
@@ -282,7 +282,8 @@ def _pruning(method: str, sparsity: float, steps: int) -> dict:
     updates = [int(steps * (0.1 + 0.6 * k / 9)) for k in range(10)]
     trace = [{"step": s, "target": sparsity * (1 - (1 - k / 9) ** 3), "achieved": sparsity * (1 - (1 - k / 9) ** 3)}
              for k, s in enumerate(updates)]
-    return {"target": sparsity,
+    embedding = embedding_sparsity or None
+    return {"target": sparsity, "embedding_target": embedding, "embedding_achieved": embedding,
             "achieved": sparsity, "model_sparsity": sparsity * MBERT_PRUNABLE / MBERT_TOTAL,
             "prunable_parameters": MBERT_PRUNABLE, "total_parameters": MBERT_TOTAL,
             "pruned_parameters": int(MBERT_PRUNABLE * sparsity), "per_tensor": per_tensor, "trace": trace,
@@ -307,8 +308,8 @@ def language_data_facts(lang: str, test: "TestSet", train_sentences: int, seed: 
 
 
 def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[str], method: str = "dense",
-               sparsity: float = 0.0, seed: int = 0, model: str = "mbert", embeddings: bool = False,
-               config: Mapping | None = None, run_dir: Path = Path("run"), overrides: Sequence[str] = (),
+               sparsity: float = 0.0, seed: int = 0, model: str = "mbert", embedding_sparsity: float = 0.0,
+               selection: str = "best@0.7", length: str = "epochs=10", config: Mapping | None = None, run_dir: Path = Path("run"), overrides: Sequence[str] = (),
                facts: Mapping[str, dict] | None = None):
     """A valid record (``RunRecord``) of one synthetic job: ``scores``: test language → (clean F1, test
     sentences); the languages' facts come from ``conf/languages/xtreme40.yaml``, the training sizes from
@@ -335,8 +336,9 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
     return RunRecord.model_validate({
         "arm": {"model": model, "regime": "per_language" if len(train_langs) == 1 else "joint",
                 "train_langs": list(train_langs), "method": method, "criterion": criterion, "scope": scope,
-                "schedule": schedule, "embeddings": embeddings and not dense, "sparsity": 0.0 if dense else sparsity,
-                "seed": seed},
+                "schedule": schedule, "sparsity": 0.0 if dense else sparsity,
+                "embedding_sparsity": 0.0 if dense else embedding_sparsity, "selection": selection,
+                "length": length, "seed": seed},
         "config": dict(config or {"lang": list(train_langs), "seed": seed}),
         "run": {"eval_langs": list(scores), "output_dir": str(run_dir),
                 "started_at": "2026-11-20T10:00:00+00:00", "finished_at": "2026-11-20T11:00:00+00:00",
@@ -344,13 +346,15 @@ def run_record(scores: Mapping[str, tuple[float, int]], train_langs: Sequence[st
         "data": data,
         "model": {"name": model, "name_or_path": "bert-base-multilingual-cased", "parameters": MBERT_TOTAL},
         "languages": languages,
-        "training": {"steps": steps, "steps_per_epoch": steps // 10, "epochs": 10.0, "best_step": steps,
-                     "best_dev_f1": dev_f1, "train_seconds": 3600.0, "sentences_per_second": 50.0,
+        "training": {"steps": steps, "steps_per_epoch": steps // 10, "epochs": 10.0, "length_by": "epochs",
+                     "selection": {"rule": "best", "after": 0.7, "eligible_steps": [steps], "candidates": 1,
+                                   "step": steps, "dev_f1": dev_f1}, "train_seconds": 3600.0, "sentences_per_second": 50.0,
                      "tokens_per_second": 2000.0, "device": "cuda", "precision": "bf16", "resumed_from_step": None,
                      "history": history, "dev_history": [{"step": steps, "f1": dev_f1, "precision": dev_f1,
                                                           "recall": dev_f1, "eligible": True}]},
         "dev": _metrics(dev_f1, 1000), "test": {c: {"clean": _metrics(f1, n)} for c, (f1, n) in scores.items()},
-        "robustness": {}, "robustness_not_applicable": {}, "entity_pools": {}, "pruning": None if dense else _pruning(method, sparsity, steps),
+        "robustness": {}, "robustness_not_applicable": {}, "entity_pools": {}, "pruning": None if dense else _pruning(method, sparsity, steps,
+                                                                                               embedding_sparsity),
         "timings": {"total_seconds": 3700.0, "train_seconds": 3600.0, "eval_seconds": 60.0},
         "versions": {"python": "3.11", "sparsenlp": "synthetic"}})
 

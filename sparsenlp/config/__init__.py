@@ -77,6 +77,21 @@ class RunConfig(Group):
             raise SparseNLPError(f"pruning.method={self.pruning.method} is set by choosing the method: use "
                                  f"pruning={self.pruning.method}")
         method.check(self.pruning, self.schedule)
+        self._check_selection()
+
+    def _check_selection(self) -> None:
+        """A pruned run may select only models at its final sparsity. The rule is a share of training, not the
+        pruner's own veto, so that its dense baseline (which has no schedule) takes the same value and computes
+        the same eligible steps."""
+        trainer, final = self.trainer, self.schedule.final_fraction
+        if self.method.is_dense(self.pruning) or trainer.selection != "best" or trainer.select_after >= final:
+            return
+        where = "schedule.end" if self.schedule.end is not None else "schedule.start"
+        raise SparseNLPError(
+            f"trainer.select_after={trainer.select_after:g} lets model selection keep a model from before {where}="
+            f"{final:g}, when the final sparsity is not yet in force; set trainer.select_after={final:g} (and the "
+            "same for the dense runs it is compared with) or trainer.selection=final"
+        )
 
     @property
     def method(self) -> Method:

@@ -17,6 +17,12 @@ EXPONENTS = {"oneshot": 0, "cubic": 3, "linear": 1}
 NAMES = (*EXPONENTS, "none")
 
 
+def step_at(fraction: float, total_steps: int) -> int:
+    """The optimizer step at ``fraction`` of a run of ``total_steps``: the one rounding that mask updates and model
+    selection share, so that a selection rule stated as a fraction and a schedule's end agree on every step."""
+    return round(fraction * total_steps)
+
+
 @dataclass
 class ScheduleConfig(Group):
     KEY: ClassVar[str] = "schedule"
@@ -31,6 +37,13 @@ class ScheduleConfig(Group):
                                   Range(0.0, 1.0, open_low=True))
     updates: int = option(1, "gradual: n, the number of mask updates between start and end (oneshot: 1)",
                           at_least(1))
+
+    @property
+    def final_fraction(self) -> float:
+        """Where in training the final sparsity is in force: ``end`` (gradual), ``start`` (oneshot), 0 (none)."""
+        if self.name == "none":
+            return 0.0
+        return self.start if self.end is None else self.end
 
     def check(self, path: str) -> None:
         if self.name in ("oneshot", "none"):

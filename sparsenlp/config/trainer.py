@@ -2,6 +2,12 @@
 
 Defaults follow Hugging Face's run_ner.py recipe (AdamW, linear warm-up and decay, clipping) except where a
 key's help says otherwise.
+
+Two keys make up a run's *protocol*, which every arm of a comparison must share (``sparsenlp.arm``): how long
+it trains (``epochs``, or ``max_steps``, with the optional ``min_steps`` floor) and which dev evaluation it
+keeps (``selection`` among the evaluations from ``select_after`` of training on). Both are stated in units
+of training, never raw steps, so a dense run computes the same eligible steps as a pruned run of the same
+language without knowing its schedule.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any, ClassVar, Optional
 from omegaconf import II
 
 from sparsenlp.options import (
+    FRACTION,
     NON_NEGATIVE,
     POSITIVE,
     Check,
@@ -24,6 +31,7 @@ from sparsenlp.options import (
 )
 
 PRECISIONS = ("auto", "fp32", "bf16")
+SELECTIONS = ("best", "final")
 BOOLEAN = Free("a boolean; its type is checked by Hydra")
 COUNT = at_least(1)
 
@@ -66,6 +74,11 @@ class TrainerConfig(Group):
                                    BOOLEAN)
     eval_every: Any = option("epoch", "dev evaluation: 'epoch' or every N optimizer steps; the last step always",
                              EpochOrSteps())
+    selection: str = option("best", "the model kept: best = the eligible dev evaluation with the highest F1; "
+                            "final = the model after the last step", OneOf(SELECTIONS))
+    select_after: float = option(0.7, "selection=best: dev evaluations at or after this share of training are "
+                                 "eligible; a pruned run's must not precede its final sparsity (schedule.end), and "
+                                 "its dense baseline takes the same value", FRACTION)
     log_every: int = option(50, "optimizer steps between training-loss log lines", COUNT)
     metrics_mode: Optional[str] = option(None, "null: seqeval default (conlleval); strict: IOB2 strict spans",
                                          OneOf(("strict",)))
@@ -81,3 +94,17 @@ class TrainerConfig(Group):
     cpu_threads: Optional[int] = option(None, "torch threads on CPU (null: torch's default); cores / jobs in sweeps",
                                         COUNT)
     progress: bool = option(True, "tqdm progress bar (shown only on a terminal)", BOOLEAN)
+
+    @property
+    def length(self) -> str:
+        """The training-length policy, as arms name it: ``epochs=10``, ``epochs=10,min_steps=500``, ``max_steps=300``
+        (the steps it gives a language follow from its training set; the record holds them)."""
+        if self.max_steps is not None:
+            return f"max_steps={self.max_steps}"
+        return f"epochs={self.epochs:g}" + (f",min_steps={self.min_steps}" if self.min_steps else "")
+
+    @property
+    def selection_rule(self) -> str:
+        """The model-selection rule, as arms name it: ``best@0.7`` (best dev F1 from 70% of training on) or
+        ``final``."""
+        return f"best@{self.select_after:g}" if self.selection == "best" else "final"

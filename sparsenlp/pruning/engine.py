@@ -18,5 +18,6 @@ class MagnitudePruner(ScheduledPruner):
 
     criterion = "magnitude"
 
-    def select(self, target: float, prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
-        return SELECTORS[self.scope](self.masks.params, target, prior)
+    def select(self, params: Mapping[str, torch.nn.Parameter], target: float,
+               prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        return SELECTORS[self.scope](params, target, prior)

@@ -105,8 +105,10 @@ class MovementPruner(ScheduledPruner):
         if step < self.final_step:  # the step about to complete is step + 1; none counts after the last update
             self.scores.accumulate_()
 
-    def select(self, target: float, prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
-        return SELECTORS[self.scope](self.masks.params, target, prior, scores=self.scores.scores)
+    def select(self, params: Mapping[str, torch.nn.Parameter], target: float,
+               prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        scores = {name: self.scores.scores[name] for name in params}
+        return SELECTORS[self.scope](params, target, prior, scores=scores)
 
     def details(self) -> MovementReport:
         return MovementReport(score_steps=self.scores.steps)

@@ -3,7 +3,10 @@
 By default the encoder's Linear weights (attention Q/K/V/output and FFN in/out) of BERT-style
 encoders (``bert.encoder.layer.N...`` for mBERT/MiniLM, ``roberta.encoder.layer.N...`` for
 XLM-R); embeddings, LayerNorm, biases, pooler and the classifier stay dense, following the
-usual BERT pruning setups (Chen et al. 2020, sparseml recipes).
+usual BERT pruning setups (Chen et al. 2020, sparseml recipes). The word-embedding matrix is pruned
+on request as a group of its own (``embedding_matrix``), with its own target: in mBERT it holds 92M of
+the 177M weights, so ranking it together with the encoder's 85M would leave the encoder at another
+sparsity than in the arm without it.
 """
 from __future__ import annotations
 
@@ -27,13 +30,12 @@ DEFAULT_PATTERNS: tuple[str, ...] = (ENCODER_LINEAR_WEIGHTS,)
 def select_prunable(
     model: torch.nn.Module,
     patterns: Sequence[str] | None = None,
-    prune_embeddings: bool = False,
 ) -> "OrderedDict[str, torch.nn.Parameter]":
     """Parameters whose name any pattern matches (``re.search``: anchor with ^/$ as needed), in
     ``named_parameters()`` order.
 
-    ``patterns=None`` means the default encoder Linear weights; ``prune_embeddings`` adds the
-    word-embedding matrix. Every pattern must match something, so a typo fails before training.
+    ``patterns=None`` means the default encoder Linear weights. Every pattern must match something, so a
+    typo fails before training.
     """
     if patterns is None:
         patterns = DEFAULT_PATTERNS
@@ -42,7 +44,6 @@ def select_prunable(
             f"pruning.params must be a non-empty list of regexes, got {patterns!r}; "
             "leave it null for the default encoder Linear weights"
         )
-    patterns = list(patterns) + ([WORD_EMBEDDINGS] if prune_embeddings else [])
     named = list(model.named_parameters())
     if not named:
         raise SparseNLPError(f"{type(model).__name__} has no parameters to prune; build the model first")
@@ -65,3 +66,16 @@ def select_prunable(
         if not p.is_floating_point():
             raise SparseNLPError(f"parameter {name} is {p.dtype}, not floating point; drop it from pruning.params")
     return ordered
+
+
+def embedding_matrix(model: torch.nn.Module,
+                     selected: Sequence[str] = ()) -> "OrderedDict[str, torch.nn.Parameter]":
+    """The word-embedding matrix, as a group of prunable parameters of its own; ``selected``: the names of the
+    other group, which must not hold it already (it would then have two targets)."""
+    group = select_prunable(model, [WORD_EMBEDDINGS])
+    twice = [name for name in group if name in selected]
+    if twice:
+        raise SparseNLPError(f"pruning.params already selects {twice[0]}, and pruning.prune_embeddings prunes it "
+                             "with a target of its own; drop it from pruning.params or set "
+                             "pruning.prune_embeddings=false")
+    return group

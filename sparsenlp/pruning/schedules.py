@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sparsenlp.config.schedule import EXPONENTS, ScheduleConfig
+from sparsenlp.config.schedule import EXPONENTS, ScheduleConfig, step_at
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.tracking.schema import ScheduleInfo
 
@@ -50,14 +50,17 @@ class Schedule:
     def for_run(cls, cfg: ScheduleConfig, final_sparsity: float, total_steps: int) -> Schedule:
         """Place the schedule's fractions on a run of ``total_steps`` optimizer steps."""
         if cfg.name == "oneshot":
-            return cls(cfg.name, final_sparsity, (round(cfg.start * total_steps),), total_steps,
+            return cls(cfg.name, final_sparsity, (step_at(cfg.start, total_steps),), total_steps,
                        cfg.initial_sparsity)
         if cfg.name not in EXPONENTS or cfg.end is None:
             raise SparseNLPError(f"schedule={cfg.name} places no mask updates; choose schedule=oneshot, cubic or "
                                  "linear for a masked pruning method")
         n = cfg.updates
         first = 0 if cfg.initial_sparsity > 0 else 1  # k = 0 prunes to s_i at t0, only when there is something to prune
-        steps = tuple(round(total_steps * (cfg.start + k * (cfg.end - cfg.start) / n)) for k in range(first, n + 1))
+        # the last update sits exactly at `end` (not start + n * (end - start) / n, which may differ in the last
+        # bit), so that model selection from `end` on (trainer.select_after) rounds to the same step
+        steps = tuple(step_at(cfg.end if k == n else cfg.start + k * (cfg.end - cfg.start) / n, total_steps)
+                      for k in range(first, n + 1))
         if len(set(steps)) != len(steps):
             needed = math.ceil(n / (cfg.end - cfg.start))
             raise SparseNLPError(

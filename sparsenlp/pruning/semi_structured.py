@@ -148,23 +148,26 @@ class SemiStructuredPruner(ScheduledPruner):
         schedule: Schedule,
         n: int = 2,
         m: int = 4,
-        prune_embeddings: bool = False,
+        embedding_schedule: Schedule | None = None,
     ) -> None:
         check_nm(n, m)
-        super().__init__(model, method, params, schedule, monotone=True, prune_embeddings=prune_embeddings)
+        super().__init__(model, method, params, schedule, monotone=True, embedding_schedule=embedding_schedule)
         self.n, self.m = n, m
         self.full = nm_sparsity(n, m)
         for name, p in self.masks.params.items():
             _groups(p, m, name)
-        if schedule.final_sparsity > self.full:
-            raise SparseNLPError(
-                f"{n}:{m} sparsity is at most {self.full:g} (every group converted) but the schedule asks for "
-                f"{schedule.final_sparsity:g}; set pruning.sparsity <= {self.full:g}"
-            )
+        for _, group_schedule in self.groups.values():
+            if group_schedule.final_sparsity > self.full:
+                raise SparseNLPError(
+                    f"{n}:{m} sparsity is at most {self.full:g} (every group converted) but the schedule asks for "
+                    f"{group_schedule.final_sparsity:g}; set pruning.sparsity (and pruning.embedding_sparsity) "
+                    f"<= {self.full:g}"
+                )
 
-    def select(self, target: float, prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    def select(self, params: Mapping[str, torch.nn.Parameter], target: float,
+               prior: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
         fraction = min(1.0, target / self.full)
-        return gradual_nm_masks(self.masks.params, self.n, self.m, fraction, prior, self.scope)
+        return gradual_nm_masks(params, self.n, self.m, fraction, prior, self.scope)
 
     def _converted(self) -> dict[str, int]:
         return {name: int(converted_groups(mask, self.m).sum()) for name, mask in self.masks.masks.items()}

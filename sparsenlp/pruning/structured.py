@@ -389,7 +389,8 @@ class StructuredPruner(Callback):
         report = self.report
         assert report is not None, "the model has not been pruned yet"
         return PruningInfo(
-            target=report.linear_sparsity, achieved=report.linear_sparsity, model_sparsity=report.param_reduction,
+            target=report.linear_sparsity, achieved=report.linear_sparsity, embedding_target=None,
+            embedding_achieved=None, model_sparsity=report.param_reduction,
             prunable_parameters=report.linear_before, total_parameters=report.params_before,
             pruned_parameters=report.linear_before - report.linear_after, per_tensor={}, trace=[], schedule=None,
             details=report.model_dump(),

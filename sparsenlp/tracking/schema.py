@@ -6,8 +6,9 @@ through :func:`RunRecord.model_validate` (pydantic), so a field is named, typed 
 for readers in other languages; a test keeps the two identical.
 
 Every record names its **arm** (:class:`Arm`): model, training regime, training languages, pruning method
-and criterion, schedule, embeddings pruned or not, target sparsity, quantization and seed. Aggregates
-never mix arms; seeds are the replicate axis.
+and criterion, schedule, target sparsity of the selected weights and of the embedding matrix, quantization, the
+protocol (model-selection rule, training length) and seed. Aggregates never mix arms; seeds are the replicate
+axis.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from sparsenlp.languages import TIERS
 from sparsenlp.languages import Language as LanguageFacts
 from sparsenlp.pruning.methods import methods
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 DENSE = "dense"
 CLEAN = "clean"
@@ -44,7 +45,11 @@ class _Model(BaseModel):
 
 
 class Arm(_Model):
-    """What was compared: one cell of the study's design (without the language it is scored on)."""
+    """What was compared: one cell of the study's design (without the language it is scored on).
+
+    ``selection`` and ``length`` are the protocol: a pruned arm is only ever compared with dense runs of the same
+    protocol. Labels leave them out (every arm of a study shares them); the analysis names them where a sweep
+    holds several (``sparsenlp.analysis.sweep_comparison.cell_arms``)."""
 
     model: str = Field(description="model config name, e.g. mbert")
     regime: Regime = Field(description="per_language: trained on one language; joint: one model on several")
@@ -55,19 +60,26 @@ class Arm(_Model):
     structure: Optional[str] = Field(default=None, description="shape of the sparsity when constrained: "
                                      "'heads=0.25,ffn=0.25' (structured), '2:4' (N:M); null: unstructured")
     schedule: str = Field(description="none (dense, structured) or the schedule config name")
-    embeddings: bool = Field(description="the word-embedding matrix is pruned too")
-    sparsity: Fraction = Field(description="target share of the selected weights removed; 0 for dense")
+    sparsity: Fraction = Field(description="target share of the selected weights removed (pruning.params: the "
+                               "encoder's Linear weights by default), the embedding matrix apart; 0 for dense")
+    embedding_sparsity: Fraction = Field(description="target share of the word-embedding matrix removed, ranked "
+                                         "within the matrix alone; 0: not pruned")
     quantization: str = Field(default="none", description="post-training quantization: none, dynamic_int8")
     calibration: Optional[str] = Field(default=None, description="one-shot methods: whose data calibrated the "
                                        "pruning (self, a language code, mix, none); null for other methods")
     recovery_steps: int = Field(default=0, ge=0, description="one-shot methods: fine-tuning steps after pruning, "
                                 "masks fixed (0: none, and for the methods that prune during fine-tuning)")
+    selection: str = Field(description="the model-selection rule (trainer.selection, trainer.select_after): "
+                           "'best@0.7' = best dev F1 among evaluations from 70% of training on; 'final'")
+    length: str = Field(description="the training-length policy: 'epochs=10', 'epochs=10,min_steps=500' (a floor "
+                        "that gives small training sets more epochs), 'max_steps=300'")
     seed: int
 
     def label(self) -> str:
-        """The arm without model, regime and seed, for table columns: ``global_magnitude·cubic@0.9+emb``
-        (``+dynamic_int8`` when quantized; ``structured_heads:l2[...]``: a criterion the method name does
-        not imply, so arms that differ only in it never share a label)."""
+        """The arm without model, regime, protocol and seed, for table columns: ``global_magnitude·cubic@0.9+emb``
+        (``+emb``: the embedding matrix pruned to the same target; ``+emb@0.5`` to another; ``+dynamic_int8``
+        when quantized; ``structured_heads:l2[...]``: a criterion the method name does not imply, so arms that
+        differ only in it never share a label)."""
         return self._label(with_sparsity=True)
 
     def setting(self) -> str:
@@ -85,20 +97,32 @@ class Arm(_Model):
         method = name if self.scope == implied_scope else f"{name}[{self.scope}]"
         structure = f"({self.structure})" if self.structure else ""
         sparsity = f"@{self.sparsity:g}" if with_sparsity else ""
-        emb = "+emb" if self.embeddings else ""
         if self.calibration is not None:  # one-shot after fine-tuning: no schedule; the calibration data instead
             recovery = f"+rec{self.recovery_steps}" if self.recovery_steps else ""
             return f"{method}{structure}·cal={self.calibration}{sparsity}{recovery}{quantized}"
-        return f"{method}{structure}·{self.schedule}{sparsity}{emb}{quantized}"
+        return f"{method}{structure}·{self.schedule}{sparsity}{self._embeddings('+emb', '@')}{quantized}"
+
+    def _embeddings(self, mark: str, at: str) -> str:
+        """The embedding matrix in labels: nothing when not pruned, ``mark`` at the arm's own target, else
+        ``mark`` + ``at`` + its target."""
+        if not self.embedding_sparsity:
+            return ""
+        return mark if self.embedding_sparsity == self.sparsity else f"{mark}{at}{self.embedding_sparsity:g}"
+
+    def protocol(self) -> str:
+        """What every arm of a comparison must share besides the data: ``best@0.7; epochs=10``."""
+        return f"{self.selection}; {self.length}"
 
     def run_name(self) -> str:
-        """A short human name: ``sw-global-s0.9-emb-seed2``, ``de+sw-dense-seed1``."""
+        """A short human name: ``sw-global-s0.9-emb-seed2`` (``emb0.5``: another target for the embedding matrix),
+        ``de+sw-dense-seed1``."""
         langs = "+".join(self.train_langs) if len(self.train_langs) <= 3 else f"{len(self.train_langs)}langs"
         method = self.method.removesuffix("_magnitude")
         parts = [langs, method]
         if self.method != DENSE:
             nm = self.structure if self.structure and ":" in self.structure else None
-            parts += [f"nm{nm.replace(':', '-')}" if nm else f"s{self.sparsity:g}"] + (["emb"] if self.embeddings else [])
+            parts += [f"nm{nm.replace(':', '-')}" if nm else f"s{self.sparsity:g}"]
+            parts += [self._embeddings("emb", "")] if self.embedding_sparsity else []
             parts += [f"cal_{self.calibration}"] if self.calibration is not None else []
             parts += [f"rec{self.recovery_steps}"] if self.recovery_steps else []
         if self.quantization != "none":
@@ -183,15 +207,38 @@ class DevEntry(_Model):
     f1: float
     precision: float
     recall: float
-    eligible: bool = Field(description="at the final sparsity, so the model may be selected")
+    eligible: bool = Field(description="the selection rule let this evaluation compete (never before the final "
+                           "sparsity)")
+
+
+class SelectionInfo(_Model):
+    """Which dev evaluation the run kept, under the rule every arm of a comparison shares (``trainer.selection``,
+    ``trainer.select_after``): a dense run and the pruned runs it is compared with have the same eligible steps."""
+
+    rule: Literal["best", "final"] = Field(description="best: highest dev F1 among the eligible evaluations; final: "
+                                           "the model after the last step")
+    after: Optional[Fraction] = Field(description="rule best: evaluations from this share of training on are "
+                                      "eligible; null for final")
+    eligible_steps: list[int] = Field(min_length=1, description="the steps of the evaluations that competed")
+    candidates: int = Field(ge=1, description="how many competed (the more, the more a noisy dev set flatters)")
+    step: int = Field(ge=1, description="the step of the model kept")
+    dev_f1: float = Field(description="its dev F1")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SelectionInfo":
+        if self.candidates != len(self.eligible_steps) or self.step not in self.eligible_steps:
+            raise ValueError("candidates must count eligible_steps, and the selected step must be one of them")
+        return self
 
 
 class TrainingInfo(_Model):
-    steps: int = Field(ge=1)
+    steps: int = Field(ge=1, description="optimizer steps trained")
     steps_per_epoch: int = Field(ge=1)
-    epochs: float
-    best_step: Optional[int]
-    best_dev_f1: Optional[float]
+    epochs: float = Field(description="passes over the training set trained: steps / steps_per_epoch")
+    length_by: Literal["epochs", "min_steps", "max_steps"] = Field(
+        description="what set `steps`: trainer.epochs x steps_per_epoch, the trainer.min_steps floor (an ablation "
+                    "that gives small training sets more epochs) or trainer.max_steps")
+    selection: SelectionInfo
     train_seconds: float = Field(ge=0)
     sentences_per_second: float = Field(ge=0)
     tokens_per_second: float = Field(ge=0)
@@ -272,19 +319,27 @@ class TensorSparsity(_Model):
 
 class TraceEntry(_Model):
     step: int
-    target: float
+    target: float = Field(description="the selected weights' target after this update")
     achieved: float
+    embedding_target: Optional[float] = Field(default=None, description="the embedding matrix's, when pruned")
+    embedding_achieved: Optional[float] = None
 
 
 class PruningInfo(_Model):
-    """What pruning did: target and achieved sparsity overall and per tensor, and how it got there."""
+    """What pruning did: target and achieved sparsity of the selected weights and of the embedding matrix (each
+    selected on its own), of the whole model and per tensor, and how it got there."""
 
-    target: Fraction
-    achieved: Fraction = Field(description="share of the prunable weights that are zero by mask")
+    target: Fraction = Field(description="the selected weights' final target (pruning.params: the encoder's Linear "
+                             "weights by default), the embedding matrix apart")
+    achieved: Fraction = Field(description="share of the selected weights that are zero by mask")
+    embedding_target: Optional[Fraction] = Field(description="the word-embedding matrix's own final target; null: "
+                                                 "not pruned")
+    embedding_achieved: Optional[Fraction] = Field(description="share of the embedding matrix zero by mask")
     model_sparsity: Fraction = Field(description="pruned weights over all the model's parameters")
-    prunable_parameters: int = Field(ge=1)
+    prunable_parameters: int = Field(ge=1, description="weights under a mask: the selected ones, and the embedding "
+                                     "matrix when pruned")
     total_parameters: int = Field(ge=1)
-    pruned_parameters: int = Field(ge=0)
+    pruned_parameters: int = Field(ge=0, description="weights zero by mask, the embedding matrix's included")
     per_tensor: dict[str, TensorSparsity]
     trace: list[TraceEntry]
     schedule: Optional[ScheduleInfo]
@@ -321,7 +376,7 @@ class QuantizationInfo(_Model):
 class RunRecord(_Model):
     """Everything one job measured; ``results.json`` is this, written last and atomically."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     status: Literal["complete"] = "complete"
     arm: Arm
     config: dict[str, Any] = Field(description="the resolved Hydra config of the job")

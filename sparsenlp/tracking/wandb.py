@@ -12,7 +12,7 @@ are created with ``reinit="create_new"`` and logged only through the run object,
 their own run; submitit jobs are separate processes anyway.
 
 Panels: every run's config carries its ``arm`` (model, regime, method, criterion, scope, schedule,
-embeddings, sparsity, quantization, seed), ``lang_info`` (lang, tier, script, family as plain
+sparsity, embedding sparsity, quantization, selection rule, training length, seed), ``lang_info`` (lang, tier, script, family as plain
 strings) to filter by and ``panel`` (each language fact joined with the arm minus its sparsity) to group
 by, so a panel never pools two arms; metric keys do not embed the language (``test/f1``,
 ``test/<condition>/f1``), so one panel compares every language of a sweep; the final test metrics are
@@ -132,7 +132,8 @@ class WandbTracker(Callback):
         # A row of its own after training, so the last training row keeps its own sparsity values.
         self._log(row, step=self._last_step + 1)
         # The dev F1 of the model that was tested (the best checkpoint), not of the last evaluation.
-        extra = {"dev/f1": record.dev.f1, "dev/best_step": record.training.best_step,
+        extra = {"dev/f1": record.dev.f1, "dev/selected_step": record.training.selection.step,
+                 "dev/candidates": record.training.selection.candidates,
                  "time/total_seconds": record.timings.get("total_seconds")}
         summary = {k: v for k, v in extra.items() if v is not None}
         self._guard("summary update", lambda: self.run.summary.update(summary))
@@ -203,8 +204,8 @@ def _tag_value(value: Any) -> str:
 def panel_groups(arm: Arm, lang_info: dict[str, str]) -> dict[str, str]:
     """Config keys a W&B panel can group by without pooling arms: each language fact joined with everything
     that makes the arm except its sparsity (the x axis) and seed (the replicates), e.g.
-    ``panel.tier = "low · tiny/per_language · global_magnitude·cubic+emb"``."""
-    arm_key = f"{arm.model}/{arm.regime} · {arm.setting()}"
+    ``panel.tier = "low · tiny/per_language · global_magnitude·cubic+emb · best@0.7; epochs=10"``."""
+    arm_key = f"{arm.model}/{arm.regime} · {arm.setting()} · {arm.protocol()}"
     return {"arm": arm_key, **{key: f"{value} · {arm_key}" for key, value in lang_info.items()}}
 
 

@@ -44,7 +44,9 @@ class Callback:
         """May the model at ``step`` be selected as the best dev checkpoint?
 
         The pruner says no until the final sparsity is reached: otherwise model selection would
-        prefer an early, denser model and the run would not measure the sparsity it claims.
+        prefer an early, denser model and the run would not measure the sparsity it claims. The
+        selection rule (``trainer.select_after``) decides what is eligible, the same for every arm; a
+        veto of a step the rule makes eligible fails the run before training (``Trainer.fit``).
         """
         del step
         return True

@@ -1,8 +1,10 @@
 """A compact fine-tuning loop for token classification.
 
 Why our own loop and not HF's Trainer: pruning must act *inside* the step (masks re-applied right
-after every optimizer step, see ``Callback.on_step_end``), model selection must only consider
-checkpoints at the final sparsity, and resumable checkpoints must carry the masks. Everything else
+after every optimizer step, see ``Callback.on_step_end``), model selection must follow one rule for
+every arm of a comparison (``trainer.selection``, ``trainer.select_after``: a share of training, so a
+dense run keeps the same eligible evaluations as the pruned runs it is compared with, all at their final
+sparsity), and resumable checkpoints must carry the masks. Everything else
 is the standard recipe: AdamW (no decay on biases/LayerNorm), linear warm-up and decay, gradient
 clipping, dynamic padding, bf16 autocast on CUDA, dev evaluation every N steps or per epoch.
 """
@@ -18,12 +20,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from sparsenlp.config.schedule import step_at
 from sparsenlp.config.trainer import TrainerConfig
+from sparsenlp.errors import SparseNLPError
 from sparsenlp.data.batching import collate, train_batches
 from sparsenlp.data.datamodule import Split
 from sparsenlp.evaluation.metrics import ner_metrics
 from sparsenlp.evaluation.predict import autocast_context, predict_tags
-from sparsenlp.tracking.schema import DevEntry, LossEntry, Metrics, TrainingInfo
+from sparsenlp.tracking.schema import DevEntry, LossEntry, Metrics, SelectionInfo, TrainingInfo
 from sparsenlp.training.callbacks import Callback
 from sparsenlp.training.checkpoint import load_checkpoint, save_checkpoint
 from sparsenlp.training.device import (
@@ -84,6 +88,9 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(self.batches_per_epoch / self.accumulation))
         by_epochs = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.total_steps = cfg.max_steps or max(by_epochs, cfg.min_steps)
+        # what set the run's length, for the record: the epochs, the min_steps floor (an ablation), or max_steps
+        self.length_by = ("max_steps" if cfg.max_steps else "min_steps" if cfg.min_steps > by_epochs else "epochs")
+        self.eligible_steps = self._eligible_steps()
         self.model = model.to(self.device)
         self.callbacks: list[Callback] = []
         self.optimizer: torch.optim.Optimizer | None = None  # created in fit(), after on_train_begin
@@ -117,8 +124,24 @@ class Trainer:
             points = set(range(int(every), self.total_steps + 1, int(every)))
         return points | {self.total_steps}
 
-    def _checkpoint_allowed(self, step: int) -> bool:
-        return all(cb.allows_checkpoint(step) for cb in self.callbacks)
+    def _eligible_steps(self) -> list[int]:
+        """The dev evaluations model selection may keep: the last (``final``), or those from ``select_after`` of
+        training on (``best``). A function of the run's length alone, the same for every arm of a comparison."""
+        if self.cfg.selection == "final":
+            return [self.total_steps]
+        first = step_at(self.cfg.select_after, self.total_steps)
+        return sorted(step for step in self._eval_steps() if step >= first)
+
+    def _check_eligible(self) -> None:
+        """A callback (the pruner) may veto selecting a model (before its final sparsity); the rule must never
+        make such a step eligible, or the arms of a comparison would select among different evaluations."""
+        vetoed = [step for step in self.eligible_steps if not all(cb.allows_checkpoint(step) for cb in self.callbacks)]
+        if vetoed:
+            raise SparseNLPError(
+                f"trainer.select_after={self.cfg.select_after:g} makes the dev evaluation at step {vetoed[0]} of "
+                f"{self.total_steps} eligible before pruning reaches its final sparsity; set trainer.select_after to "
+                "at least schedule.end (and the same for the dense runs it is compared with)"
+            )
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainingInfo:
@@ -130,6 +153,7 @@ class Trainer:
         # same (deterministic) step-0 work recreates the shapes the checkpoint was saved with.
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        self._check_eligible()
         optimizer = _optimizer(self.model, cfg.lr, cfg.weight_decay, self.device)
         self.optimizer = optimizer
         warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_ratio * self.total_steps)
@@ -226,7 +250,7 @@ class Trainer:
             log.info("restored best dev checkpoint (step %d, dev F1 %.4f)", best["step"], best["f1"])
         return TrainingInfo(
             steps=self.step, steps_per_epoch=self.steps_per_epoch, epochs=self.step / self.steps_per_epoch,
-            best_step=best["step"], best_dev_f1=best["f1"], train_seconds=train_seconds,
+            length_by=self.length_by, selection=self._selection_info(best), train_seconds=train_seconds,
             sentences_per_second=seen_windows / max(train_seconds, 1e-9),
             tokens_per_second=seen_tokens / max(train_seconds, 1e-9), device=self.device.type,
             precision=str(self.amp_dtype or "fp32").replace("torch.", ""), resumed_from_step=resumed_from,
@@ -234,15 +258,21 @@ class Trainer:
             dev_history=[DevEntry(**entry) for entry in self.dev_history],
         )
 
+    def _selection_info(self, best: dict[str, Any]) -> SelectionInfo:
+        best_rule = self.cfg.selection == "best"
+        return SelectionInfo(rule=self.cfg.selection, after=self.cfg.select_after if best_rule else None,
+                             eligible_steps=self.eligible_steps, candidates=len(self.eligible_steps),
+                             step=best["step"], dev_f1=best["f1"])
+
     def _evaluate_and_select(self, best: dict[str, Any]) -> None:
         metrics, _ = self.evaluate(self.dev)
-        eligible = self._checkpoint_allowed(self.step)
+        eligible = self.step in self.eligible_steps
         self.dev_history.append({"step": self.step, "f1": metrics.f1, "precision": metrics.precision,
                                  "recall": metrics.recall, "eligible": eligible})
         for cb in self.callbacks:
             cb.on_evaluate(self, self.step, {"dev/f1": metrics.f1, "dev/precision": metrics.precision,
                                              "dev/recall": metrics.recall})
-        log.info("step %d: dev F1 %.4f%s", self.step, metrics.f1, "" if eligible else " (not eligible: pruning)")
+        log.info("step %d: dev F1 %.4f%s", self.step, metrics.f1, "" if eligible else " (not eligible for selection)")
         if eligible and (best["f1"] is None or metrics.f1 > best["f1"]):
             best["f1"], best["step"] = metrics.f1, self.step
             best["state"] = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}

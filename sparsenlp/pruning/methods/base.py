@@ -56,8 +56,17 @@ class MaskedConfig(PruningConfig):
                                        Range(0.0, 1.0, open_high=True))
     params: Optional[List[str]] = option(None, "regexes (re.search) over parameter names; null: the encoder's "
                                          "attention and FFN Linear weights (sparsenlp/pruning/params.py)", PARAMS)
-    prune_embeddings: bool = option(False, "add the word-embedding matrix to the pruned set",
-                                    Free("a boolean; its type is checked by Hydra"))
+    prune_embeddings: bool = option(False, "also prune the word-embedding matrix, ranked within itself to "
+                                    "pruning.embedding_sparsity: the selected weights reach pruning.sparsity whether "
+                                    "it is pruned or not", Free("a boolean; its type is checked by Hydra"))
+    embedding_sparsity: Optional[float] = option(None, "prune_embeddings: the embedding matrix's own target, on the "
+                                                 "same schedule (null: pruning.sparsity)",
+                                                 Range(0.0, 1.0, open_high=True))
+
+    def check(self, path: str) -> None:
+        if self.embedding_sparsity is not None and not self.prune_embeddings:
+            raise SparseNLPError(f"{path}embedding_sparsity={self.embedding_sparsity} has no effect without "
+                                 f"{path}prune_embeddings=true; set it or drop {path}embedding_sparsity")
 
 
 MONOTONE_HELP = "once pruned, a weight stays pruned (false: masks recomputed from scratch at each update)"
@@ -119,8 +128,13 @@ class Method:
         """The arm's target sparsity (a share of the selected weights)."""
         return float(getattr(cfg, "sparsity", 0.0) or 0.0)
 
-    def embeddings(self, cfg: PruningConfig) -> bool:
-        return bool(getattr(cfg, "prune_embeddings", False))
+    def embedding_sparsity(self, cfg: PruningConfig) -> float:
+        """The word-embedding matrix's own target (0: not pruned): ``pruning.embedding_sparsity``, or the arm's
+        target when that is null."""
+        if not getattr(cfg, "prune_embeddings", False):
+            return 0.0
+        own = getattr(cfg, "embedding_sparsity", None)
+        return float(own) if own is not None else self.sparsity(cfg, None)
 
     def calibration(self, cfg: PruningConfig) -> Optional[str]:
         """Whose data calibrated the pruning (``self``, a code, ``mix``, ``none``); None: no calibration data."""
@@ -167,6 +181,10 @@ class MaskedMethod(Method):
         if sparsity is not None and schedule.initial_sparsity > sparsity:
             raise SparseNLPError(f"schedule.initial_sparsity={schedule.initial_sparsity} exceeds pruning.sparsity="
                                  f"{sparsity}; lower it")
+        embedding = self.embedding_sparsity(cfg)
+        if embedding and schedule.initial_sparsity > embedding:
+            raise SparseNLPError(f"schedule.initial_sparsity={schedule.initial_sparsity} exceeds the embedding "
+                                 f"matrix's target {embedding}; lower it or raise pruning.embedding_sparsity")
 
     def pruner_options(self, cfg: PruningConfig, context: Context) -> dict[str, Any]:
         """Constructor arguments of the pruner beyond model, scope, params and schedule (``monotone`` when the

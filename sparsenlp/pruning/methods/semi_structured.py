@@ -34,12 +34,16 @@ class SemiStructuredConfig(MaskedConfig):
                         "(layerwise)", OneOf(SCOPES))
 
     def check(self, path: str) -> None:
+        super().check(path)
         if not self.n < self.m:
             raise SparseNLPError(f"{path}n={self.n} and {path}m={self.m} must satisfy n < m, e.g. 2 and 4")
         full = (self.m - self.n) / self.m
         if self.sparsity is not None and self.sparsity > full:
             raise SparseNLPError(f"{path}sparsity={self.sparsity} must be at most {full:g} for {self.n}:{self.m} "
                                  "sparsity ((M - N) / M when every group is converted); or null for exactly that")
+        if self.embedding_sparsity is not None and self.embedding_sparsity > full:
+            raise SparseNLPError(f"{path}embedding_sparsity={self.embedding_sparsity} must be at most {full:g} for "
+                                 f"{self.n}:{self.m} sparsity; or null for the target of the other weights")
 
 
 class TensorGroups(BaseModel):

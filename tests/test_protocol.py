@@ -1,0 +1,89 @@
+"""The study's protocol: every arm of a comparison trains as long and selects its model by the same rule, and
+the record says what the rule and the length were."""
+from __future__ import annotations
+
+import pytest
+
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.train import build_job, run
+from sparsenlp.training.callbacks import Callback
+from tests.helpers import compose_run, compose_settings
+
+GRADUAL = ["schedule=cubic", "pruning.sparsity=0.7", "schedule.start=0.1", "schedule.end=0.7", "schedule.updates=4"]
+
+
+@pytest.mark.slow
+def test_dense_and_sparse_runs_of_one_comparison_have_the_same_eligible_steps(tmp_path, tiny_overrides):
+    """30 steps, a dev evaluation every 5, selection from 70% of training on: steps 25 and 30 compete in both
+    runs (21 is where the pruned run's final sparsity is in force), whatever the dense run's schedule is."""
+    common = [*tiny_overrides, "lang=sw", "trainer.eval_every=5", "trainer.select_after=0.7"]
+    dense = run(compose_run([*common, "pruning=dense"], tmp_path / "dense"))
+    sparse = run(compose_run([*common, "pruning=global_magnitude", *GRADUAL], tmp_path / "sparse"))
+    assert sparse.pruning.schedule.end_step == 21
+    for record in (dense, sparse):
+        selection = record.training.selection
+        assert selection.rule == "best" and selection.after == 0.7
+        assert selection.eligible_steps == [25, 30] and selection.candidates == 2
+        assert [e.step for e in record.training.dev_history if e.eligible] == [25, 30]
+        best = max((e for e in record.training.dev_history if e.eligible), key=lambda e: e.f1)
+        assert (selection.step, selection.dev_f1) == (best.step, best.f1)
+        assert record.dev.f1 == pytest.approx(selection.dev_f1)  # the kept model is the one scored
+        assert record.arm.selection == "best@0.7" and record.arm.length == "max_steps=30"
+        assert record.training.length_by == "max_steps" and record.training.steps == 30
+
+
+@pytest.mark.slow
+def test_selection_final_keeps_the_model_after_the_last_step(tmp_path, tiny_overrides):
+    record = run(compose_run([*tiny_overrides, "lang=sw", "trainer.eval_every=10", "trainer.selection=final",
+                              "pruning=global_magnitude", *GRADUAL], tmp_path))
+    selection = record.training.selection
+    assert (selection.rule, selection.after, selection.eligible_steps, selection.step) == ("final", None, [30], 30)
+    assert [e.eligible for e in record.training.dev_history] == [False, False, True]
+    assert record.arm.selection == "final"
+
+
+def test_a_pruned_run_may_not_select_before_its_final_sparsity():
+    with pytest.raises(SparseNLPError, match=r"trainer.select_after=0.5 lets model selection keep a model from "
+                                             r"before schedule.end=0.7.*set trainer.select_after=0.7"):
+        compose_settings(["pruning=global_magnitude", *GRADUAL, "trainer.select_after=0.5"])
+    with pytest.raises(SparseNLPError, match="before schedule.start=0.3"):
+        compose_settings(["pruning=global_magnitude", "schedule=oneshot", "schedule.start=0.3",
+                          "trainer.select_after=0.2"])
+    # the rule reads no schedule: a dense run takes any share, and `final` is always at the final sparsity
+    assert compose_settings(["trainer.select_after=0.5"]).trainer.selection_rule == "best@0.5"
+    assert compose_settings(["pruning=global_magnitude", *GRADUAL, "trainer.select_after=0.5",
+                             "trainer.selection=final"]).trainer.selection_rule == "final"
+
+
+class Veto(Callback):
+    """A callback that forbids selecting any model before step ``first`` (as a pruner does before its final
+    sparsity)."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+
+    def allows_checkpoint(self, step: int) -> bool:
+        return step >= self.first
+
+
+def test_a_rule_that_makes_a_vetoed_step_eligible_fails_before_training(tmp_path, tiny_overrides):
+    job = build_job(compose_run([*tiny_overrides, "lang=sw", "trainer.eval_every=5", "trainer.select_after=0.5"],
+                                tmp_path))
+    assert job.trainer.eligible_steps == [15, 20, 25, 30]
+    job.trainer.add_callback(Veto(21))
+    with pytest.raises(SparseNLPError, match="makes the dev evaluation at step 15 of 30 eligible"):
+        job.trainer.fit()
+    assert job.trainer.step == 0
+
+
+@pytest.mark.parametrize("overrides,total,length_by", [
+    (["trainer.epochs=2"], 2 * 13, "epochs"),          # 400 sentences, batches of 32: 13 steps an epoch
+    (["trainer.epochs=2", "trainer.min_steps=100"], 100, "min_steps"),
+    (["trainer.epochs=2", "trainer.min_steps=10"], 2 * 13, "epochs"),  # a floor below the epochs changes nothing
+    (["trainer.max_steps=7", "trainer.min_steps=100"], 7, "max_steps"),
+])
+def test_the_training_length_and_what_set_it(tmp_path, tiny_overrides, overrides, total, length_by):
+    base = [o for o in tiny_overrides if not o.startswith(("trainer.max_steps", "trainer.batch_size"))]
+    job = build_job(compose_run([*base, "lang=sw", "trainer.batch_size=32", *overrides], tmp_path))
+    assert len(job.data.train.features) == 400 and job.trainer.steps_per_epoch == 13
+    assert (job.trainer.total_steps, job.trainer.length_by) == (total, length_by)
