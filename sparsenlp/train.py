@@ -104,6 +104,16 @@ def _require_hub(settings: RunConfig) -> None:
                         "local folder")
 
 
+def _say_left_out(settings: RunConfig) -> None:
+    """`all` without some languages' local data: said once at launch (by the study sweeper in a sweep, whose jobs
+    keep it to their debug log; here for a single run). The record's arm lists the languages actually used."""
+    if settings.left_out:
+        alone = not HydraConfig.initialized() or str(HydraConfig.get().mode) != "RunMode.MULTIRUN"
+        used = len(settings.languages.codes()) - len(settings.left_out)
+        log.log(logging.WARNING if alone else logging.DEBUG, "`all`: no data under %s for %s; this run uses the %d "
+                "languages that have it", settings.data.root, " ".join(settings.left_out), used)
+
+
 def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     """Check the config, then build data, tokenizer, model, trainer, pruner, robustness suite and tracker.
 
@@ -116,6 +126,7 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     assert isinstance(config, dict)
     out = Path(s.output_dir) if out is None else out
     _require_hub(s)
+    _say_left_out(s)
     timings: dict[str, float] = {}
 
     t = time.perf_counter()

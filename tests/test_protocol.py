@@ -87,3 +87,47 @@ def test_the_training_length_and_what_set_it(tmp_path, tiny_overrides, overrides
     job = build_job(compose_run([*base, "lang=sw", "trainer.batch_size=32", *overrides], tmp_path))
     assert len(job.data.train.features) == 400 and job.trainer.steps_per_epoch == 13
     assert (job.trainer.total_steps, job.trainer.length_by) == (total, length_by)
+
+
+# --- the joint regime offline ----------------------------------------------------------------------------------
+
+
+def test_all_languages_offline_means_those_with_data_and_is_said_once(wikiann_root, caplog):
+    from sparsenlp.train import _say_left_out
+
+    s = compose_settings([f"data.root={wikiann_root}", "lang=all"])
+    assert s.left_out == ["th"] and len(s.train_langs) == 39 and "th" not in s.train_langs
+    assert all((wikiann_root / code / "train").is_file() for code in s.train_langs)
+    with caplog.at_level("WARNING", logger="sparsenlp"):
+        _say_left_out(s)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"`all`: no data under {wikiann_root} for th; this run uses the 39 languages that have it"]
+    transfer = compose_settings([f"data.root={wikiann_root}", "lang=en", "eval_lang=all"])
+    assert transfer.train_langs == ["en"] and transfer.eval_langs == s.train_langs
+    # from the Hub every language exists; a language named explicitly is kept (its read fails with the fix)
+    assert len(compose_settings(["lang=all"]).train_langs) == 40 and compose_settings(["lang=all"]).left_out == []
+    assert compose_settings([f"data.root={wikiann_root}", "lang=th"]).train_langs == ["th"]
+    with pytest.raises(SparseNLPError, match="lang=all: no language of `languages` has a folder under data.root"):
+        compose_settings([f"data.root={wikiann_root / 'en'}", "lang=all"]).train_langs  # noqa: B018
+
+
+def _dry_run(*args: str) -> tuple[list[dict[str, str]], str]:
+    from tests.helpers import cli
+
+    result = cli(["-m", *args, "hydra.sweeper.dry_run=true"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = [dict(o.split("=", 1) for o in line.split()) for line in result.stdout.splitlines() if "=" in line
+            and not line.startswith("[")]
+    return jobs, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_no_job_of_the_offline_paper_sweep_lacks_data(wikiann_root):
+    """Every job the dry run lists, per language or joint, trains and scores only languages with local files; the
+    joint jobs' missing language is said once, at launch."""
+    jobs, output = _dry_run("experiment=paper", f"data.root={wikiann_root}")
+    assert output.count("lang=all / eval_lang=all: no data under") == 1 and "those 87 jobs use the 39 languages" in output
+    for lang in sorted({job["lang"] for job in jobs}):
+        s = compose_settings(["experiment=paper", f"data.root={wikiann_root}", f"lang={lang}"])
+        assert all((wikiann_root / code / split).is_file() for code in {*s.train_langs, *s.eval_langs}
+                   for split in ("train", "dev", "test")), lang

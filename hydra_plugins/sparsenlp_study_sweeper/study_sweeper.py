@@ -8,7 +8,8 @@ are then launched once, in first-seen order.
 
 ``lang=each`` expands to every language of the composed ``languages`` config (``subset``/``exclude``
 applied). When the data is read from local files, languages without a folder there are dropped with a
-warning, so an offline sweep runs what it can instead of failing on the missing ones.
+warning, so an offline sweep runs what it can instead of failing on the missing ones; jobs with ``lang=all``
+or ``eval_lang=all`` use the languages that have data (``RunConfig.train_langs``), said once here.
 
 ``hydra.sweeper.dry_run=true`` prints the jobs (one line of overrides each) and launches nothing.
 Scheduling stays with the configured Hydra launcher (basic, joblib, submitit, ray).
@@ -18,15 +19,14 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Optional
 
-import hydra.utils
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Override
 from omegaconf import OmegaConf
 
-from sparsenlp.config import LanguagesConfig
+from sparsenlp.config import DataConfig, LanguagesConfig
+from sparsenlp.config.languages import ALL
 from sparsenlp.sweep_jobs import key_value as _key_value
 from sparsenlp.sweep_jobs import reduce_job
 
@@ -56,7 +56,19 @@ class StudySweeper(BasicSweeper):
         seen: dict[tuple[str, ...], None] = {}
         for job in self._expand_languages(product):
             seen.setdefault(tuple(self._collapsed(self._reduced(job))), None)
-        return [list(job) for job in seen]
+        jobs = [list(job) for job in seen]
+        self._say_left_out(jobs)
+        return jobs
+
+    def _say_left_out(self, jobs: list[list[str]]) -> None:
+        """Once at launch: which languages the jobs that use `all` languages leave out for want of local data."""
+        assert self.config is not None
+        default = {"lang": str(self.config.lang), "eval_lang": str(self.config.get("eval_lang"))}
+        uses_all = [job for job in jobs if ALL in [{**default, **dict(map(_key_value, job))}[key] for key in default]]
+        codes, missing, root = self._local_languages() if uses_all else ([], [], None)
+        if missing:
+            log.warning("lang=all / eval_lang=all: no data under %s for %s; those %d jobs use the %d languages that "
+                        "have data", root, " ".join(missing), len(uses_all), len(codes) - len(missing))
 
     def _default_method(self) -> str:
         assert self.config is not None
@@ -84,17 +96,18 @@ class StudySweeper(BasicSweeper):
             for code in codes:
                 yield [f"lang={code}" if i == at[0] else o for i, o in enumerate(job)]
 
-    def _languages(self) -> list[str]:
-        """Every language of the composed `languages` config that the configured data source can provide."""
+    def _local_languages(self) -> tuple[list[str], list[str], Optional[str]]:
+        """Every code of the composed `languages` config, those without local data, and the data root."""
         assert self.config is not None
         languages = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(LanguagesConfig),
                                                         self.config.languages))
+        data = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DataConfig), self.config.data))
         codes = languages.codes()
-        data = self.config.data
-        if data.source == "hub" or (data.source == "auto" and data.root is None):
-            return codes
-        root = Path(hydra.utils.to_absolute_path(str(data.root)))
-        missing = [c for c in codes if not (root / c).is_dir()]
+        return codes, data.missing_languages(codes), data.root
+
+    def _languages(self) -> list[str]:
+        """Every language of the composed `languages` config that the configured data source can provide."""
+        codes, missing, root = self._local_languages()
         if missing:
             log.warning("lang=each: no data under %s for %s; those languages are left out of the sweep",
                         root, " ".join(missing))

@@ -18,7 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sparsenlp.config.composition import explain, unknown_key
 from sparsenlp.config.data import DataConfig
-from sparsenlp.config.languages import LanguagesConfig
+from sparsenlp.config.languages import ALL, LanguagesConfig
 from sparsenlp.config.logger import LoggerConfig
 from sparsenlp.config.model import ArchitectureConfig, ModelConfig
 from sparsenlp.config.perturbation import MemberConfig, PerturbationConfig
@@ -100,13 +100,32 @@ class RunConfig(Group):
 
     @property
     def train_langs(self) -> List[str]:
-        return self.languages.resolve(_plain(self.lang), key="lang")
+        return self._resolve(self.lang, "lang")
 
     @property
     def eval_langs(self) -> List[str]:
         if self.eval_lang is None:
             return self.train_langs
-        return self.languages.resolve(_plain(self.eval_lang), key="eval_lang")
+        return self._resolve(self.eval_lang, "eval_lang")
+
+    @property
+    def left_out(self) -> List[str]:
+        """The languages `all` leaves out because the local data has no folder for them (e.g. Thai offline)."""
+        if ALL not in (_plain(self.lang), _plain(self.eval_lang)):
+            return []
+        return self.data.missing_languages(self.languages.codes())
+
+    def _resolve(self, value: Any, key: str) -> List[str]:
+        """`lang`-style values; `all` means the languages of `languages` that the data source holds."""
+        value = _plain(value)
+        if value != ALL:
+            return self.languages.resolve(value, key=key)
+        missing = set(self.left_out)
+        codes = [code for code in self.languages.resolve(ALL, key=key) if code not in missing]
+        if not codes:
+            raise SparseNLPError(f"{key}=all: no language of `languages` has a folder under data.root="
+                                 f"{self.data.root}; point data.root at the WikiANN files (<lang>/train|dev|test)")
+        return codes
 
 
 def _plain(value: Any) -> Any:

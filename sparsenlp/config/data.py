@@ -1,8 +1,12 @@
 """The `data` group (conf/data/): where WikiANN comes from and how it is cut into windows."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Optional
+
+import hydra.utils
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.options import Free, Group, OneOf, Range, at_least, option
@@ -39,6 +43,15 @@ class DataConfig(Group):
         if self.source == "auto":
             return "local" if self.root is not None else "hub"
         return self.source
+
+    def missing_languages(self, codes: Sequence[str]) -> list[str]:
+        """The codes that have no folder under ``root`` when the data is read from local files (none when it comes
+        from the Hub): ``lang=all`` and ``lang=each`` leave them out offline, instead of failing at the first read
+        hours into a sweep. A relative ``root`` is taken from where the run was launched."""
+        if self.resolved_source == "hub":
+            return []
+        root = Path(hydra.utils.to_absolute_path(str(self.root)))
+        return [code for code in codes if not (root / code).is_dir()]
 
     def limit(self, split: str) -> Optional[int]:
         return getattr(self, f"{split}_limit")
