@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sparsenlp.arm import build_arm
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.train import build_job, run
 from sparsenlp.training.callbacks import Callback
@@ -131,3 +132,56 @@ def test_no_job_of_the_offline_paper_sweep_lacks_data(wikiann_root):
         s = compose_settings(["experiment=paper", f"data.root={wikiann_root}", f"lang={lang}"])
         assert all((wikiann_root / code / split).is_file() for code in {*s.train_langs, *s.eval_langs}
                    for split in ("train", "dev", "test")), lang
+
+
+# --- experiment=paper and its controls --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_paper_trains_every_language_ten_epochs_and_selects_among_the_same_evaluations(tmp_path, tiny_overrides):
+    """XTREME's equal epochs: yo (100 sentences, 4 steps an epoch) trains 40 steps, de (20,000 sentences, a few
+    more windows) about 6,260, with 10 distinct mask updates each and the same 4 of 10 dev evaluations eligible
+    (epochs 7-10)."""
+    keep = ("model=", "data.root=", "data.cache_dir=", "trainer.progress=", "logger=")
+    common = [o for o in tiny_overrides if o.startswith(keep)] + [
+        "experiment=paper", "model=tiny", "perturbation=none", "pruning.sparsity=0.9", "schedule=cubic",
+        "schedule.start=0.1", "schedule.end=0.7", "schedule.updates=10"]
+    for lang, sentences in (("yo", 100), ("de", 20000)):
+        job = build_job(compose_run([*common, f"lang={lang}"], tmp_path / lang))
+        trainer, schedule = job.trainer, job.pruner.schedule
+        per_epoch = -(-len(job.data.train.features) // 32)
+        assert len(job.data.train.sentences) == sentences and trainer.steps_per_epoch == per_epoch
+        assert (trainer.total_steps, trainer.length_by) == (10 * per_epoch, "epochs")
+        assert lang != "yo" or trainer.total_steps == 40
+        assert len(set(schedule.update_steps)) == 10 and schedule.end_step == round(0.7 * trainer.total_steps)
+        assert trainer.eligible_steps == [e * per_epoch for e in range(7, 11)]
+        assert job.arm.selection == "best@0.7" and job.arm.length == "epochs=10"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["paper", "paper_controls", "transfer"])
+def test_every_job_an_experiment_lists_composes_under_one_protocol(experiment, wikiann_root):
+    """Each distinct job of the dry run (seeds aside, a low- and a high-resource language for lang=each) is a valid
+    config, dense baselines included (they run under no schedule while the pruned arms run under the
+    experiment's), and within a protocol every arm shares the training length and the selection rule."""
+    jobs, _ = _dry_run(f"experiment={experiment}", f"data.root={wikiann_root}")
+    shapes = {tuple(sorted((k, v) for k, v in job.items() if k not in ("seed", "lang"))) for job in jobs}
+    langs = {job.get("lang", "en") for job in jobs}
+    arms = []
+    for shape in shapes:
+        for lang in sorted({"yo", "de"} & langs | {"all", "en"} & langs):
+            s = compose_settings([f"{k}={v}" for k, v in shape] + [f"lang={lang}"])
+            arms.append(build_arm(s))
+            assert s.schedule.name == ("none" if s.method.is_dense(s.pruning) else "cubic")
+            assert (s.trainer.epochs, s.trainer.weight_decay, s.trainer.warmup_ratio) == (10, 0.0, 0.0)
+    protocols = {(arm.selection, arm.length) for arm in arms}
+    if experiment == "paper_controls":
+        assert protocols == {("best@0.7", "epochs=10"), ("final", "epochs=10"), ("best@0.7", "epochs=10,min_steps=500")}
+        by_protocol = {p: {arm.method for arm in arms if (arm.selection, arm.length) == p} for p in protocols}
+        assert by_protocol == {("best@0.7", "epochs=10"): {"dense", "global_magnitude", "random"},
+                               ("final", "epochs=10"): {"dense", "global_magnitude"},
+                               ("best@0.7", "epochs=10,min_steps=500"): {"dense", "global_magnitude"}}
+        random = {arm.sparsity for arm in arms if arm.method == "random"}
+        assert random == {arm.sparsity for arm in arms if arm.method == "global_magnitude"} and len(random) == 7
+    else:
+        assert protocols == {("best@0.7", "epochs=10")}

@@ -74,9 +74,10 @@ def test_saved_pruned_model_reloads_with_its_zeros_and_f1(tmp_path, tiny_overrid
 
 
 def test_a_100_and_a_20000_sentence_language_get_the_same_updates_and_recovery(tmp_path, tiny_overrides):
-    """The study's protocol on real data sizes: yo has 100 training sentences (4 batches an epoch), de has
-    20,000 (625): under one config both get the same mask updates at the same points of training, and the
-    same share of training to recover after the last one; min_steps keeps yo from a one-shot prune."""
+    """Schedules on real data sizes, under the min_steps ablation: yo has 100 training sentences (4 batches an
+    epoch), de has 20,000 (625): under one config both get the same mask updates at the same points of training,
+    and the same share of training to recover after the last one; the floor gives yo 500 steps (125 epochs), so
+    its updates are >= 29 steps apart (the study's equal epochs: tests/test_protocol.py)."""
     common = [o for o in tiny_overrides if not o.startswith(("trainer.max_steps", "data.train_limit"))] + [
         "pruning=global_magnitude", "pruning.sparsity=0.9", "schedule=cubic", "schedule.start=0.1",
         "schedule.end=0.7", "schedule.updates=10", "trainer.epochs=10", "trainer.batch_size=32",
