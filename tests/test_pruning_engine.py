@@ -319,3 +319,49 @@ def test_pruning_the_embeddings_leaves_the_other_weights_as_they_would_be(method
             prune.l1_unstructured(reference, "weight", amount=target)
             assert torch.equal(reference.weight_mask.bool(), pruner.masks.masks[embedding])
     assert arms["without"][1].embedding_target is None and arms["without"][1].embedding_achieved is None
+
+
+def _random_masks(seed: int, scope: str = "global", model_seed: int = 0, sparsity: float = 0.7):
+    torch.manual_seed(model_seed)
+    model = BertForTokenClassification(tiny_bert().config)
+    s = compose_settings(["pruning=random", f"pruning.scope={scope}", "schedule=cubic", f"pruning.sparsity={sparsity}",
+                          "schedule.start=0.1", "schedule.end=0.5", "schedule.updates=3", f"seed={seed}"])
+    pruner = build_pruner(s, model, total_steps=20)
+    for step in range(21):
+        pruner.on_step_end(None, step)
+    return pruner
+
+
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+def test_random_masks_hit_the_exact_target_are_reproducible_and_differ_across_seeds(scope):
+    """The control's masks: exactly round(s * n) weights pruned (per tensor when layer-wise), a pure function of
+    the run's seed and the schedule (the same for another model's weights), and different for another seed."""
+    pruner = _random_masks(1, scope)
+    report = pruner.pruning_report()
+    counts = pruner.masks.pruned_counts()
+    total = sum(mask.numel() for mask in pruner.masks.masks.values())
+    if scope == "layerwise":  # every tensor exactly; torch's count: round(amount * numel)
+        assert all(counts[n] == round(0.7 * m.numel()) for n, m in pruner.masks.masks.items())
+    else:
+        assert sum(counts.values()) == round(0.7 * total)
+    assert report.achieved == sum(counts.values()) / total
+    assert [e.step for e in report.trace] == [5, 7, 10]  # 20 * (0.1 + 0.4 k / 3), k = 1..3
+    again, other_weights = _random_masks(1, scope), _random_masks(1, scope, model_seed=5)
+    other_seed = _random_masks(2, scope)
+    for name, mask in pruner.masks.masks.items():
+        assert torch.equal(mask, again.masks.masks[name]) and torch.equal(mask, other_weights.masks.masks[name])
+    differ = sum(int((mask != other_seed.masks.masks[name]).sum()) for name, mask in pruner.masks.masks.items())
+    assert differ > 0.3 * total  # two independent 70% masks disagree on 2 * 0.7 * 0.3 = 42% of the weights
+
+
+def test_random_masks_keep_no_trace_of_the_weights():
+    """Unlike magnitude pruning, which prunes exactly the smallest |w|, random masks prune weights as large on
+    average as those they keep (about 8,000 of each here: a 10% band is over 10 standard errors)."""
+    pruner = _random_masks(3, sparsity=0.5)
+    torch.manual_seed(0)
+    initial = dict(BertForTokenClassification(tiny_bert().config).named_parameters())  # the weights before pruning
+    weights = torch.cat([initial[name].detach().abs().flatten() for name in pruner.masks.masks])
+    kept = torch.cat([mask.flatten() for mask in pruner.masks.masks.values()])
+    assert int(kept.sum()) == kept.numel() // 2
+    assert weights[~kept].mean() / weights[kept].mean() == pytest.approx(1.0, abs=0.1)
+    assert weights[~kept].max() > weights[kept].median()  # magnitude pruning would keep every weight above them
