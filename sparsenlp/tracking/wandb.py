@@ -47,6 +47,7 @@ SINGLE_RUNS_GROUP = "single-runs"
 TRAIN_KEYS = ("train/loss", "train/lr", "train/epoch")
 DEV_KEYS = ("dev/f1", "dev/precision", "dev/recall")
 PRUNING_KEYS = ("sparsity/target", "sparsity/achieved")
+EMBEDDING_KEYS = ("sparsity/embedding_target", "sparsity/embedding_achieved")  # the pruner's updates, when pruned
 LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
 
 
@@ -291,6 +292,8 @@ def history_keys(record: RunRecord) -> set[str]:
         keys.update(DEV_KEYS)
     if record.pruning is not None and record.pruning.trace:
         keys.update(PRUNING_KEYS)
+        if record.pruning.embedding_target is not None:
+            keys.update(EMBEDDING_KEYS)
     return keys
 
 
