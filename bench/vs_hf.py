@@ -22,7 +22,8 @@ How the numbers are taken:
 - F1: one seqeval call over every test word for all rows. run_ner truncates at max_length: words cut off or
   without a subword get no prediction and count as 'O'; ours cuts long sentences into windows and gives such
   words the unknown token. The next column scores only the sentences that fit max_length (none lose a word).
-- Model selection: ours restores its best dev evaluation; HF keeps the last model (run_ner's default).
+- Model selection: ours restores its best dev evaluation among those from trainer.select_after (70%) of
+  training on; HF keeps the last model (run_ner's default).
 - Runs: all variants round-robin per seed and repeat; times are the mean over seeds of each seed's fastest
   run, F1, tokens and memory the mean over seeds of its first.
 
@@ -359,7 +360,8 @@ def report(args: argparse.Namespace, runs: dict[str, list[Measurement]]) -> str:
         f"Notes (how the numbers are taken: bench/vs_hf.py's docstring): HF truncated {hx['test_sentences_truncated']} "
         f"of {hf.test['sentences']} test sentences; its {hx['test_words_truncated']} truncated words and "
         f"{hx['test_words_without_subword']} words without a subword (of {hx['test_words']}) count as 'O'. Ours "
-        f"restored its best dev evaluation (step {ours.extra['best_step']} of {ours.steps}); HF kept the last model. "
+        f"restored its best dev evaluation from 70% of training on (step {ours.extra['best_step']} of {ours.steps}); HF "
+        "kept the last model. "
         f"AdamW, {ours.extra['optim']} for ours, HF's default `{hx['optim']}`; both: no weight decay on "
         f"biases/LayerNorm, the same linear warm-up steps and decay, gradient clipping, dynamic padding.", "",
         *environment_lines(("torch", "transformers", "accelerate", "datasets"))])
