@@ -222,8 +222,8 @@ class OneShotPruner:
         counts = self.masks.pruned_counts()
         pruned = sum(counts.values())
         return PruningInfo(
-            target=self.target.fraction, achieved=pruned / self.masks.num_prunable,
-            model_sparsity=pruned / self.total_params, prunable_parameters=self.masks.num_prunable,
+            target=self.target.fraction, achieved=pruned / self.masks.num_prunable, embedding_target=None,
+            embedding_achieved=None, model_sparsity=pruned / self.total_params, prunable_parameters=self.masks.num_prunable,
             total_parameters=self.total_params, pruned_parameters=pruned,
             per_tensor={name: TensorSparsity(numel=mask.numel(), pruned=counts[name], target=None,
                                              achieved=counts[name] / mask.numel())
@@ -235,8 +235,8 @@ class OneShotPruner:
 def recovery_config(trainer_cfg: Any, steps: int) -> Any:
     """The trainer config of a recovery fine-tune: ``steps`` optimizer steps from the run's learning rate decaying
     linearly to 0, no warm-up, one evaluation at the end (the final model is kept), no checkpoints."""
-    return dataclasses.replace(trainer_cfg, max_steps=steps, warmup_steps=0, eval_every=steps, checkpoint_every=None,
-                               resume=False)
+    return dataclasses.replace(trainer_cfg, max_steps=steps, warmup_steps=0, eval_every=steps, selection="final",
+                               checkpoint_every=None, resume=False)
 
 
 def recover(pruner: OneShotPruner, model: torch.nn.Module, data: NERData, labels: Any, trainer_cfg: Any, seed: int,
@@ -249,4 +249,4 @@ def recover(pruner: OneShotPruner, model: torch.nn.Module, data: NERData, labels
                       seed=seed, pad_id=pad_id)
     for callback in (fixed, *callbacks):
         trainer.add_callback(callback)
-    return trainer.fit().best_dev_f1
+    return trainer.fit().selection.dev_f1
