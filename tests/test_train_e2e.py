@@ -62,7 +62,8 @@ def test_record_validates_and_predictions_cover_every_word(tiny_run, wikiann_roo
     assert on_disk["arm"] == {"model": "tiny", "regime": "per_language", "train_langs": ["de"], "method": "dense",
                               "criterion": "none", "scope": "none", "structure": None, "schedule": "none",
                               "sparsity": 0.0, "embedding_sparsity": 0.0, "quantization": "none",
-                              "selection": "best@0.7", "length": "max_steps=300", "seed": 3}
+                              "calibration": None, "recovery_steps": 0, "selection": "best@0.7",
+                              "length": "max_steps=300", "seed": 3}
     assert on_disk["languages"]["de"]["tier"] == "high" and on_disk["languages"]["de"]["transfer"] is False
     assert on_disk["data"]["test_sentences"] == {"de": 500}
     rows = read_jsonl(out / "predictions" / "test.jsonl")
