@@ -4,9 +4,9 @@ By default the encoder's Linear weights (attention Q/K/V/output and FFN in/out) 
 encoders (``bert.encoder.layer.N...`` for mBERT/MiniLM, ``roberta.encoder.layer.N...`` for
 XLM-R); embeddings, LayerNorm, biases, pooler and the classifier stay dense, following the
 usual BERT pruning setups (Chen et al. 2020, sparseml recipes). The word-embedding matrix is pruned
-on request as a group of its own (``embedding_matrix``), with its own target: in mBERT it holds 92M of
-the 177M weights, so ranking it together with the encoder's 85M would leave the encoder at another
-sparsity than in the arm without it.
+on request as a group of its own (``embedding_matrix``), with its own target: in mBERT it holds 92M weights
+beside the encoder's 85M, so ranking both together would leave the encoder at another sparsity than in the
+arm without it.
 """
 from __future__ import annotations
 
