@@ -7,7 +7,7 @@ overrides) to what its method reads, from the method table:
 - a method at ``pruning.sparsity=0`` (``pruning.target=0``) is the dense arm (``pruning=dense``);
 - ``pruning.<key>`` overrides that the job's method does not read are dropped (when some method reads them: a
   misspelt key is kept, and fails with its fix), and so are ``schedule`` overrides for a method that takes no
-  schedule.
+  schedule, which runs under ``schedule=none`` whatever schedule the sweep's base config chose for the others.
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ def key_value(override: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def reduce_job(job: list[str], default_method: str) -> list[str]:
+def reduce_job(job: list[str], default_method: str, base_schedule: str = NO_SCHEDULE) -> list[str]:
     """``job`` as its method sees it (see the module docstring); ``default_method``: the method of the sweep's
-    base config, for jobs that do not choose one."""
+    base config, for jobs that do not choose one; ``base_schedule``: the schedule it composes with (an experiment
+    may choose one for its pruned arms: a job whose method takes none gets ``schedule=none``)."""
     table = methods()
     pairs = dict(key_value(o) for o in job)
     method = table.get(pairs.get("pruning") or default_method)
@@ -52,7 +53,10 @@ def reduce_job(job: list[str], default_method: str) -> list[str]:
             return field in reads or field not in known
         return not (no_schedule and (key == "schedule" or key.startswith("schedule.")))
 
-    return [o for o in job if kept(o)]
+    reduced = [o for o in job if kept(o)]
+    if no_schedule and base_schedule != NO_SCHEDULE:
+        reduced.append(f"schedule={NO_SCHEDULE}")
+    return reduced
 
 
 def per_job_method_keys(argv: Sequence[str]) -> list[str]:

@@ -75,7 +75,8 @@ class StudySweeper(BasicSweeper):
         return str(self.config.pruning.method)
 
     def _reduced(self, job: list[str]) -> list[str]:
-        return reduce_job(job, self._default_method())
+        assert self.config is not None
+        return reduce_job(job, self._default_method(), str(self.config.schedule.name))
 
     def _collapsed(self, job: list[str]) -> list[str]:
         pairs = [_key_value(o) for o in job]
