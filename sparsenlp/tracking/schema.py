@@ -83,7 +83,11 @@ class Arm(_Model):
         method = self.method.removesuffix("_magnitude")
         parts = [langs, method]
         if self.method != DENSE:
-            parts += [f"s{self.sparsity:g}"] + (["emb"] if self.embeddings else [])
+            # the structure (2:4, heads=0.5,ffn=0.5), then the sparsity, which a structured method knows only once
+            # the model is built (0 before: a sweep names its jobs before building anything)
+            parts += [self.structure] if self.structure else []
+            parts += [f"s{self.sparsity:g}"] if self.sparsity or not self.structure else []
+            parts += ["emb"] if self.embeddings else []
         if self.quantization != "none":
             parts.append(self.quantization)
         return "-".join([*parts, f"seed{self.seed}"])
