@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import hub, parentwatch, rundir, runlock
+from sparsenlp import parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
@@ -33,7 +33,8 @@ from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
-from sparsenlp.models import build_model, build_tokenizer, is_hub_id
+from sparsenlp.inputs import absolute_root, require_inputs
+from sparsenlp.models import build_model, build_tokenizer
 from sparsenlp.pruning.methods import Context
 from sparsenlp.sweep_jobs import per_job_method_keys
 from sparsenlp.tracking import records
@@ -68,25 +69,6 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _absolute_root(settings: RunConfig) -> RunConfig:
-    """``data.root`` relative to where the user launched, even when a launcher runs jobs elsewhere."""
-    if settings.data.root is None:
-        return settings
-    root = hydra.utils.to_absolute_path(settings.data.root)
-    return dataclasses.replace(settings, data=dataclasses.replace(settings.data, root=root))
-
-
-def _require_hub(settings: RunConfig) -> None:
-    """Fail within seconds, before anything is read, when a component needs the unreachable Hub."""
-    if settings.data.resolved_source == "hub":
-        hub.require("WikiANN (data.source=hub)", "point data.root at local WikiANN files "
-                    "(<lang>/train|dev|test) or use data.source=local", data=True)
-    for what, spec in (("model", settings.model.name_or_path), ("tokenizer", settings.model.tokenizer)):
-        if is_hub_id(spec):
-            hub.require(f"the {what} '{spec}'", "use model=minilm or model=tiny, or set model.name_or_path to a "
-                        "local folder")
-
-
 def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     """Check the config, then build data, tokenizer, model, trainer, pruner, robustness suite and tracker.
 
@@ -94,11 +76,11 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     (in the user's keys, before any data is read), then the data (missing files, malformed lines, entity
     pools), the model and the schedule's fit to the run's length.
     """
-    s = _absolute_root(settings(cfg))
+    s = absolute_root(settings(cfg))
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
     out = Path(s.output_dir) if out is None else out
-    _require_hub(s)
+    require_inputs(s)
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
