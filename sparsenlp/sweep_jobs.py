@@ -6,8 +6,8 @@ overrides) to what its method reads, from the method table:
 
 - a masked method at ``pruning.sparsity=0`` is the dense arm (``pruning=dense``);
 - ``pruning.<key>`` overrides that the job's method does not read are dropped (when some method reads them: a
-  misspelt key is kept, and fails with its fix), and so are ``schedule`` overrides for a method that takes no
-  schedule.
+  misspelt key is kept, and fails with its fix), and a method that takes no schedule runs under
+  ``schedule=none`` whatever the sweep (or its experiment) selects for the others.
 """
 from __future__ import annotations
 
@@ -50,7 +50,11 @@ def reduce_job(job: list[str], default_method: str) -> list[str]:
             return field in reads or field not in known
         return not (no_schedule and (key == "schedule" or key.startswith("schedule.")))
 
-    return [o for o in job if kept(o)]
+    job = [o for o in job if kept(o)]
+    if no_schedule:  # its own schedule, even where the sweep's experiment selects another for the others
+        at = next((i + 1 for i, o in enumerate(job) if key_value(o)[0] == "pruning"), len(job))
+        job.insert(at, f"schedule={NO_SCHEDULE}")
+    return job
 
 
 def per_job_method_keys(argv: Sequence[str]) -> list[str]:
