@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import parentwatch, rundir, runlock
+from sparsenlp import joblog, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
@@ -37,7 +37,7 @@ from sparsenlp.inputs import absolute_root, require_inputs
 from sparsenlp.models import build_model, build_tokenizer
 from sparsenlp.pruning.methods import Context
 from sparsenlp.sweep_jobs import per_job_method_keys
-from sparsenlp.tracking import records
+from sparsenlp.tracking import failure, records
 from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
 from sparsenlp.tracking.schema import Arm, DataInfo, Language, ModelInfo, RunInfo, RunRecord
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
@@ -139,6 +139,7 @@ def run(cfg: DictConfig) -> RunRecord:
         done = records.load(out)
         assert done is not None
         return done
+    records.refuse_other(out, config)
     if cfg.trainer.cpu_threads:
         torch.set_num_threads(int(cfg.trainer.cpu_threads))
 
@@ -198,15 +199,18 @@ def run(cfg: DictConfig) -> RunRecord:
     if not job.settings.trainer.keep_checkpoint:
         (out / "checkpoints" / "last.pt").unlink(missing_ok=True)
     test_f1 = {lang: round(conds["clean"].f1, 4) for lang, conds in test.items()}
-    log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
+    log.info("done in %.0f s: test F1 %s → %s", time.perf_counter() - t_start, test_f1, out / records.RESULTS)
     return record
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     parentwatch.exit_with_launcher()  # a joblib worker ends with the sweep's main process
-    with runlock.job_lock(Path(str(cfg.output_dir))):  # one live process per job folder
-        record = run(cfg)
+    out = Path(str(cfg.output_dir))
+    with joblog.console(out):  # start line, [name] tags in a sweep, one-line errors
+        with runlock.job_lock(out):  # one live process per job folder
+            with failure.kept(out, enabled=joblog.in_sweep()):  # failure.json for `sparsenlp-report status`
+                record = run(cfg)
     # what Hydra's sweepers (e.g. Optuna) optimise: dev F1 of the selected model, never test
     return float(record.dev.f1)
 
