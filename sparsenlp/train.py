@@ -217,12 +217,14 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 def _register_sweeper() -> None:
     """Hydra finds plugins by scanning the hydra_plugins package, which an editable install hides from it, so
-    the study sweeper is registered directly; after the scan, which re-executes the modules it visits (the
-    sweeper's base class among them)."""
+    the study sweeper and the SLURM launcher are registered directly; after the scan, which re-executes the
+    modules it visits (their base classes and the launcher's config schema among them)."""
     plugins = Plugins.instance()
-    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper  # after the scan (docstring)
+    from hydra_plugins import sparsenlp_slurm_launcher  # after the scan (docstring)
+    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper
 
     plugins.register(StudySweeper)
+    sparsenlp_slurm_launcher.register()  # without the `launchers` extra there is no SLURM launcher to register
 
 
 def _run_and_report(func: Callable[[], Any]) -> Any:
