@@ -142,6 +142,7 @@ def run(cfg: DictConfig) -> RunRecord:
     records.refuse_other(out, config)
     if cfg.trainer.cpu_threads:
         torch.set_num_threads(int(cfg.trainer.cpu_threads))
+    log.info("torch runs on %d CPU threads (trainer.cpu_threads=%s)", torch.get_num_threads(), cfg.trainer.cpu_threads)
 
     try:
         job = build_job(cfg, out)
