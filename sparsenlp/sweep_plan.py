@@ -84,8 +84,10 @@ def problems(plan: Plan, skip_key: str, left_out: bool = False) -> str:
     for problem, jobs in sorted(groups.items(), key=lambda item: -len(item[1])):
         lines.append(f"  {len(jobs):,} job{'s' if len(jobs) > 1 else ''}: {problem}")
         lines += [f"      e.g. {' '.join(job)}" for job in jobs[:EXAMPLES]]
-    if not left_out:
-        valid = len(plan.jobs)
+    valid = len(plan.jobs)
+    if not left_out and valid:
         lines.append(f"fix them and launch again, or launch the {valid:,} valid job{'s' if valid != 1 else ''} "
                      f"without them with {skip_key}=true")
+    elif not left_out:
+        lines.append("fix them and launch again")
     return "\n".join(lines)
