@@ -1,7 +1,10 @@
 """sparsenlp's SLURM launcher as a Hydra plugin (Hydra loads launchers only from the hydra_plugins package).
 
 The launcher lives in ``_launcher.py``: Hydra's plugin scan skips modules whose name starts with '_', so an
-installation without the ``launchers`` extra (no submitit) never imports it; ``sparsenlp-train`` registers it.
+installation without the ``launchers`` extra (no submitit) never imports it; ``sparsenlp-train`` registers it, and
+its options with it (the plugin's own schema for ``hydra/launcher=submitit_slurm`` lacks ``wait`` and
+``max_array_size``): code that composes that option through Hydra's compose API calls :func:`register` after Hydra
+has scanned its plugins.
 """
 from __future__ import annotations
 
