@@ -15,6 +15,7 @@ import hydra.utils
 from sparsenlp import hub
 from sparsenlp.config import RunConfig
 from sparsenlp.data.wikiann import local_split
+from sparsenlp.errors import SparseNLPError
 from sparsenlp.models import is_hub_id
 
 TRAIN_SPLITS = ("train", "dev")  # a training language's splits (dev selects the model)
@@ -49,6 +50,11 @@ def require_local_data(settings: RunConfig) -> None:
     for lang in settings.eval_langs:
         needed[lang] = needed.get(lang, ()) + TEST_SPLITS
     for lang, splits in needed.items():
+        key = "lang" if lang in settings.train_langs else "eval_lang"
+        if getattr(settings, key) == "all" and root.is_dir() and not (root / lang).is_dir():
+            raise SparseNLPError(f"{key}=all includes '{lang}', which has no WikiANN folder under {root}; choose a "
+                                 f"`languages` option without it (e.g. languages=local39) or add "
+                                 f"{root / lang}/{{train,dev,test}}")
         for split in splits:
             local_split(root, lang, split)
 
