@@ -199,3 +199,26 @@ def test_jobs_that_cannot_run_are_listed_grouped_before_anything_starts(tmp_path
     assert "1 ran, 0 skipped (complete), 5 invalid (not launched)" in _summary(anyway)
     listing = joblist.read(sweep)
     assert listing is not None and len(listing.jobs) == 1 and len(listing.invalid) == 5
+
+
+def test_a_relaunch_leaves_a_job_that_a_live_process_still_runs(tmp_path, tiny_overrides):
+    sweep = tmp_path / "study"
+    args = ["-m", f"hydra.sweep.dir={sweep}", *_common(tiny_overrides), "lang=de,sw", "pruning=global_magnitude",
+            "pruning.sparsity=0.5"]
+    listed = cli([*args, "hydra.sweeper.dry_run=true"])
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    folders = [line.split(" -> ")[1] for line in listed.stdout.splitlines() if " -> " in line]
+    busy = sweep / folders[1]
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from sparsenlp.runlock import job_lock\nwith job_lock(Path(sys.argv[1])):\n"
+                               "    print('held', flush=True); time.sleep(600)", str(busy)],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # e.g. the same job, launched earlier, still training
+        result = cli(args)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 ran, 0 skipped (complete), 1 left to the process still running them" in _summary(result)
+    assert (sweep / folders[0] / "results.json").is_file() and not (busy / "results.json").exists()

@@ -12,8 +12,9 @@ and restarts for weeks without losing a result.
   ``skip_invalid=true`` (then the valid jobs are).
 - **Named by what it runs.** A job's folder is ``<short arm name>-<config hash>`` (``hydra.sweep.subdir``, set per
   job), so extending the grid in any direction runs only the new jobs, a relaunch finds each job's folder, and a
-  job whose folder holds its complete record is not launched at all. ``SWEEP/jobs.json`` lists the launch's jobs
-  for ``sparsenlp-report status``.
+  job whose folder holds its complete record is not launched at all, nor one that a live process still runs (its
+  job lock, as ``sparsenlp-report status`` reads it). ``SWEEP/jobs.json`` lists the launch's jobs for
+  ``sparsenlp-report status``.
 - **One line at the end** says what ran, was skipped, failed or was submitted, and what to run next; failed jobs
   are listed with their error line, and the exit status is 1 when any failed.
 
@@ -37,6 +38,7 @@ from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
+from sparsenlp.analysis import status
 from sparsenlp.config import LanguagesConfig
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.job_configs import JobConfigs
@@ -84,11 +86,15 @@ class StudySweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
         done = {job.folder for job in checked.jobs if job.skip_completed and (sweep_dir / job.folder / RESULTS).is_file()}
+        now = time.time()
+        running = {job.folder for job in checked.jobs if job.folder not in done and
+                   status.job_state(sweep_dir / job.folder, now).state == "running"}
         joblist.write(sweep_dir, [_listed(job, job.folder in done) for job in checked.jobs], _launcher_name(config),
                       [joblist.InvalidJob(overrides=list(o), problem=p) for o, p in checked.invalid])
-        todo = [job for job in checked.jobs if job.folder not in done]
+        todo = [job for job in checked.jobs if job.folder not in done | running]
         returns = self._launch(todo)
-        self._report(sweep_dir, checked, todo, [r for batch in returns for r in batch], len(done), started)
+        self._report(sweep_dir, checked, todo, [r for batch in returns for r in batch], len(done), len(running),
+                     started)
         return returns
 
     # ------------------------------------------------------------------ the grid
@@ -167,7 +173,7 @@ class StudySweeper(BasicSweeper):
         return returns
 
     def _report(self, sweep_dir: Path, checked: Plan, todo: list[PlannedJob], results: list[JobReturn], skipped: int,
-                started: float) -> None:
+                running: int, started: float) -> None:
         """Failed jobs with their error line, then one line: what happened and what to run next."""
         failed = [(job, r) for job, r in zip(todo, results) if r.status == JobStatus.FAILED]
         submitted = sum(r.status == JobStatus.UNKNOWN for r in results)
@@ -178,6 +184,8 @@ class StudySweeper(BasicSweeper):
             print(f"failed: ... and {len(failed) - LISTED_FAILURES} more", file=sys.stderr)
         where = _shown(sweep_dir)
         parts = [f"{ran:,} ran" if not submitted else f"{submitted:,} submitted", f"{skipped:,} skipped (complete)"]
+        if running:
+            parts.append(f"{running:,} left to the process still running them")
         if failed:
             parts.append(f"{len(failed):,} failed")
         if checked.invalid:
