@@ -157,7 +157,8 @@ class StudySweeper(BasicSweeper):
         for job in checked.jobs:
             print(f"{' '.join(job.overrides)} -> {job.folder}")
         print(f"dry run: {len(checked.jobs):,} jobs to run, {checked.repeated:,} repeated, {len(checked.invalid):,} "
-              f"invalid (checked in {checked.seconds:.1f} s); none launched")
+              f"invalid (checked in {checked.seconds:.1f} s); none launched; next: the same command without "
+              "hydra.sweeper.dry_run=true")
         if checked.invalid:
             raise SparseNLPError(problems(checked, SKIP_INVALID))
         return []
