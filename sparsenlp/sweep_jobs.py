@@ -6,8 +6,8 @@ overrides) to what its method reads, from the method table:
 
 - a method at ``pruning.sparsity=0`` (``pruning.target=0``) is the dense arm (``pruning=dense``);
 - ``pruning.<key>`` overrides that the job's method does not read are dropped (when some method reads them: a
-  misspelt key is kept, and fails with its fix), and so are ``schedule`` overrides for a method that takes no
-  schedule, which runs under ``schedule=none`` whatever schedule the sweep's base config chose for the others.
+  misspelt key is kept, and fails with its fix), and a method that takes no schedule runs under
+  ``schedule=none`` whatever the sweep (or its experiment) selects for the others.
 """
 from __future__ import annotations
 
@@ -27,10 +27,9 @@ def key_value(override: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def reduce_job(job: list[str], default_method: str, base_schedule: str = NO_SCHEDULE) -> list[str]:
+def reduce_job(job: list[str], default_method: str) -> list[str]:
     """``job`` as its method sees it (see the module docstring); ``default_method``: the method of the sweep's
-    base config, for jobs that do not choose one; ``base_schedule``: the schedule it composes with (an experiment
-    may choose one for its pruned arms: a job whose method takes none gets ``schedule=none``)."""
+    base config, for jobs that do not choose one."""
     table = methods()
     pairs = dict(key_value(o) for o in job)
     method = table.get(pairs.get("pruning") or default_method)
@@ -53,10 +52,11 @@ def reduce_job(job: list[str], default_method: str, base_schedule: str = NO_SCHE
             return field in reads or field not in known
         return not (no_schedule and (key == "schedule" or key.startswith("schedule.")))
 
-    reduced = [o for o in job if kept(o)]
-    if no_schedule and base_schedule != NO_SCHEDULE:
-        reduced.append(f"schedule={NO_SCHEDULE}")
-    return reduced
+    job = [o for o in job if kept(o)]
+    if no_schedule:  # its own schedule, even where the sweep's experiment selects another for the others
+        at = next((i + 1 for i, o in enumerate(job) if key_value(o)[0] == "pruning"), len(job))
+        job.insert(at, f"schedule={NO_SCHEDULE}")
+    return job
 
 
 def per_job_method_keys(argv: Sequence[str]) -> list[str]:

@@ -7,6 +7,7 @@ reported on one line; the local record is written before anything is sent to W&B
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import hub, parentwatch, rundir, runlock
+from sparsenlp import joblog, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
@@ -33,10 +34,11 @@ from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
-from sparsenlp.models import build_model, build_tokenizer, is_hub_id
+from sparsenlp.inputs import absolute_root, require_inputs
+from sparsenlp.models import build_model, build_tokenizer
 from sparsenlp.pruning.methods import Context
 from sparsenlp.sweep_jobs import per_job_method_keys
-from sparsenlp.tracking import records
+from sparsenlp.tracking import failure, records
 from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
 from sparsenlp.tracking.schema import (
     Arm,
@@ -82,28 +84,6 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _absolute_root(settings: RunConfig) -> RunConfig:
-    """``data.root`` and ``trainer.model_store`` relative to where the user launched, even when a launcher runs
-    jobs elsewhere."""
-    data, trainer = settings.data, settings.trainer
-    if data.root is not None:
-        data = dataclasses.replace(data, root=hydra.utils.to_absolute_path(data.root))
-    if trainer.model_store is not None:
-        trainer = dataclasses.replace(trainer, model_store=hydra.utils.to_absolute_path(trainer.model_store))
-    return dataclasses.replace(settings, data=data, trainer=trainer)
-
-
-def _require_hub(settings: RunConfig) -> None:
-    """Fail within seconds, before anything is read, when a component needs the unreachable Hub."""
-    if settings.data.resolved_source == "hub":
-        hub.require("WikiANN (data.source=hub)", "point data.root at local WikiANN files "
-                    "(<lang>/train|dev|test) or use data.source=local", data=True)
-    for what, spec in (("model", settings.model.name_or_path), ("tokenizer", settings.model.tokenizer)):
-        if is_hub_id(spec):
-            hub.require(f"the {what} '{spec}'", "use model=minilm or model=tiny, or set model.name_or_path to a "
-                        "local folder")
-
-
 def _say_left_out(settings: RunConfig) -> None:
     """`all` without some languages' local data: said once at launch (by the study sweeper in a sweep, whose jobs
     keep it to their debug log; here for a single run). The record's arm lists the languages actually used."""
@@ -121,11 +101,11 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     (in the user's keys, before any data is read), then the data (missing files, malformed lines, entity
     pools), the model and the schedule's fit to the run's length.
     """
-    s = _absolute_root(settings(cfg))
+    s = absolute_root(settings(cfg))
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
     out = Path(s.output_dir) if out is None else out
-    _require_hub(s)
+    require_inputs(s)
     _say_left_out(s)
     timings: dict[str, float] = {}
 
@@ -207,8 +187,10 @@ def run(cfg: DictConfig) -> RunRecord:
         done = records.load(out)
         assert done is not None
         return done
+    records.refuse_other(out, config)
     if cfg.trainer.cpu_threads:
         torch.set_num_threads(int(cfg.trainer.cpu_threads))
+    log.info("torch runs on %d CPU threads (trainer.cpu_threads=%s)", torch.get_num_threads(), cfg.trainer.cpu_threads)
 
     try:
         job = build_job(cfg, out)
@@ -263,29 +245,32 @@ def run(cfg: DictConfig) -> RunRecord:
     if not job.settings.trainer.keep_checkpoint:
         (out / "checkpoints" / "last.pt").unlink(missing_ok=True)
     test_f1 = {lang: round(conds["clean"].f1, 4) for lang, conds in test.items()}
-    log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
+    log.info("done in %.0f s: test F1 %s → %s", time.perf_counter() - t_start, test_f1, out / records.RESULTS)
     return record
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     parentwatch.exit_with_launcher()  # a joblib worker ends with the sweep's main process
-    with runlock.job_lock(Path(str(cfg.output_dir))):  # one live process per job folder
-        record = run(cfg)
+    out = Path(str(cfg.output_dir))
+    with joblog.console(out):  # start line, [name] tags in a sweep, one-line errors
+        with runlock.job_lock(out):  # one live process per job folder
+            with failure.kept(out, enabled=joblog.in_sweep()):  # failure.json for `sparsenlp-report status`
+                record = run(cfg)
     # what Hydra's sweepers (e.g. Optuna) optimise: dev F1 of the selected model, never test
     return float(record.dev.f1)
 
 
 def _register_sweeper() -> None:
     """Hydra finds plugins by scanning the hydra_plugins package, which an editable install hides from it, so
-    the study sweeper is registered directly; after the scan, which re-executes the modules it visits (the
-    sweeper's base class among them)."""
+    the study sweeper and the SLURM launcher are registered directly; after the scan, which re-executes the
+    modules it visits (their base classes and the launcher's config schema among them)."""
     plugins = Plugins.instance()
-    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import (
-        StudySweeper,  # after the scan (docstring)
-    )
+    from hydra_plugins import sparsenlp_slurm_launcher  # after the scan (docstring)
+    from hydra_plugins.sparsenlp_study_sweeper.study_sweeper import StudySweeper
 
     plugins.register(StudySweeper)
+    sparsenlp_slurm_launcher.register()  # without the `launchers` extra there is no SLURM launcher to register
 
 
 def _run_and_report(func: Callable[[], Any]) -> Any:
@@ -296,7 +281,7 @@ def _run_and_report(func: Callable[[], Any]) -> Any:
     except Exception as exc:  # noqa: BLE001 - anything else goes to Hydra's own report, unchanged
         error = None if os.environ.get("HYDRA_FULL_ERROR") == "1" else one_line(exc)
         if error is None:
-            return _hydra_run_and_report(lambda: _reraise(exc))
+            return _hydra_run_and_report(functools.partial(_reraise, exc))
         sys.stderr.write(f"{error}\n")
         sys.exit(1)
 

@@ -46,9 +46,11 @@ def cli(args: list[str], cwd: Path | None = None, timeout: int = 600, prefix: Se
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    """A failed CLI run that reports exactly one ``sparsenlp error:`` line containing ``fragments``, no traceback."""
+    """A failed CLI run that reports exactly one ``sparsenlp error:`` line containing ``fragments``, no traceback
+    and no Hydra report around it ("Error executing job with overrides", "Set the environment variable")."""
     assert result.returncode != 0, result.stdout[-1500:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "Error executing job" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("sparsenlp error:")]
     assert len(errors) == 1, result.stderr[-3000:]
     assert all(f in errors[0] for f in fragments), errors[0]

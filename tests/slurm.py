@@ -29,6 +29,8 @@ PACKAGES = "slurmctld slurmd slurm-client munge slurmdbd mariadb-server"
 BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "slurmdbd", "sbatch", "sacct", "sacctmgr", "scontrol",
             "squeue", "mariadb-install-db", "mariadbd", "mariadb")
 PARTITION = "debug"
+MAX_ARRAY_SIZE = 3
+GPU_FILES = ("/dev/null", "/dev/zero")  # stand-ins for two GPUs' device files (the node has no GPU)
 DB_USER, DB_PASS, DB_NAME = "slurm", "slurm", "slurm_acct_db"
 
 
@@ -111,6 +113,7 @@ class SlurmCluster:
         (d / "slurmdbd.conf").chmod(0o600)  # slurmdbd refuses a config others can read (it holds a password)
         hardware = self.run("slurmd", "-C").stdout.splitlines()[0]  # NodeName=<host> CPUs=... RealMemory=...
         (d / "plugstack.conf").write_text("")
+        (d / "gres.conf").write_text(f"AutoDetect=off\nNodeName={self.node} Name=gpu File={','.join(GPU_FILES)}\n")
         (d / "slurm.conf").write_text("\n".join([
             "ClusterName=sparsenlptest", f"SlurmctldHost={self.node}(127.0.0.1)",
             f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}", "SlurmUser=root", "SlurmdUser=root",
@@ -124,7 +127,13 @@ class SlurmCluster:
             "AccountingStorageType=accounting_storage/slurmdbd", "AccountingStorageHost=127.0.0.1",
             f"AccountingStoragePort={dbd_port}", f"AccountingStoragePass={munge_socket}",
             "ReturnToService=2", "KillWait=2",
-            f"{hardware} NodeAddr=127.0.0.1 State=UNKNOWN",
+            # small, so that a study's launcher must split its jobs into several arrays, as on clusters with
+            # SLURM's default of 1001 and a study of 3,567 jobs
+            f"MaxArraySize={MAX_ARRAY_SIZE}",
+            # GPUs that SLURM hands out per job (GPU_FILES), so that a job's GPU request is granted and
+            # accounted as on a GPU node
+            "GresTypes=gpu", "AccountingStorageTRES=gres/gpu",
+            f"{hardware} Gres=gpu:{len(GPU_FILES)} NodeAddr=127.0.0.1 State=UNKNOWN",
             f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
 
         self._start("slurmdbd", ["slurmdbd", "-D"])

@@ -146,3 +146,24 @@ def test_unreachable_hub_fails_within_seconds(tiny_overrides, tmp_path, monkeypa
     _fails(overrides, tmp_path, r"WikiANN \(data.source=hub\) comes from the Hugging Face Hub, which is unreachable.*"
            r"point data.root at local WikiANN files")
     assert time.monotonic() - start < hub.PROBE_TIMEOUT_S + 5
+
+
+def test_a_record_of_another_config_is_never_overwritten(tiny_overrides, tmp_path):
+    """A run pointed at a folder that holds another config's complete record refuses, on one line, and keeps it."""
+    from sparsenlp.tracking import records
+    from tests.records import make_record
+
+    out = tmp_path / "run"
+    records.write(out, make_record(), {})
+    before = (out / records.RESULTS).read_bytes()
+    result = cli([*tiny_overrides, "lang=sw", f"hydra.run.dir={out}"])
+    assert_one_line_error(result, f"{out} holds the record of another config", "which is kept", "hydra.run.dir=")
+    assert (out / records.RESULTS).read_bytes() == before
+
+
+def test_lang_all_without_files_for_some_languages_names_the_languages_option(tiny_overrides, wikiann_root, tmp_path):
+    root = _copy_lang(wikiann_root, tmp_path / "wikiann")
+    result = cli([*[o for o in tiny_overrides if not o.startswith("data.root=")], f"data.root={root}", "lang=all",
+                  f"hydra.run.dir={tmp_path / 'run'}"])
+    assert_one_line_error(result, "lang=all includes 'af', which has no WikiANN folder", "languages=local39")
+    assert not (tmp_path / "run").exists()

@@ -61,7 +61,7 @@ def test_estimates_equal_statsmodels_mixedlm_on_the_same_runs(languages):
     data["script"] = data["script"].where(data["script"].isin(script[script >= 3].index), "other")
     data["family"] = data["family"].where(data["family"].isin(family[family >= 3].index), "other")
     formula = ("f1 ~ sparse * (log2_train + subwords_per_word + seen_entity_share + single_entity_share"
-               f" + C(script, Treatment('Latin')) + C(family, Treatment('Indo-European')))")
+               " + C(script, Treatment('Latin')) + C(family, Treatment('Indo-European')))")
     with warnings.catch_warnings():  # the per-language slope variance may sit on its boundary: same fit either way
         warnings.simplefilter("ignore")
         fit = smf.mixedlm(formula, data, groups=data["lang"], re_formula="~sparse").fit(

@@ -195,7 +195,7 @@ def test_sync_dry_run_lists_unsynced_offline_runs_and_skips_synced_ones(sweep: P
     try:
         assert report.main(["sync", str(sweep), "--dry-run"]) == 0
         out = capsys.readouterr().out
-        assert "would upload 4 offline run(s), skip 1 already synced" in out
+        assert "would upload 4 offline run(s) into 4 W&B run(s), skip 1 already synced" in out
         assert str(files[0].parent) not in out and all(str(f.parent) in out for f in files[1:])
         for f in files[1:]:
             f.with_suffix(".wandb.synced").touch()

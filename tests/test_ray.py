@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from sparsenlp.tracking import joblist
 from tests.helpers import cli
 
 pytestmark = pytest.mark.slow
@@ -101,7 +102,9 @@ def _check(result: subprocess.CompletedProcess, sweep: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "Ray Launcher is launching 2 jobs" in output and "(_run_job pid=" in output  # Ray tasks ran them
-    records = [json.loads((sweep / str(n) / "results.json").read_text()) for n in range(2)]
+    listing = joblist.read(sweep)
+    assert listing is not None and len(listing.jobs) == 2
+    records = [json.loads((sweep / job.folder / "results.json").read_text()) for job in listing.jobs]
     assert [r["arm"]["method"] for r in records] == ["dense", "global_magnitude"]
     assert all(r["status"] == "complete" and r["run"]["sweep_dir"] == str(sweep.resolve()) for r in records)
     assert records[1]["pruning"]["achieved"] == pytest.approx(0.5, abs=1e-3)

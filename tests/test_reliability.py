@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from sparsenlp import runlock
+from sparsenlp.tracking import joblist
 from tests.conftest import REPO
 from tests.helpers import assert_one_line_error, cli
 
@@ -156,8 +157,9 @@ def _lock_holders(sweep: Path, jobs: int, proc: subprocess.Popen) -> dict[Path, 
     while True:
         if proc.poll() is not None:
             pytest.fail(f"the sweep ended (status {proc.returncode}) before it could be interrupted")
-        dirs = [sweep / str(n) for n in range(jobs)]
-        if all((d / "checkpoints" / "last.pt").is_file() and (d / runlock.LOCK_NAME).is_file() for d in dirs):
+        listing = joblist.read(sweep) if (sweep / joblist.JOBS).is_file() else None
+        dirs = [sweep / job.folder for job in listing.jobs] if listing else []
+        if len(dirs) == jobs and all((d / "checkpoints" / "last.pt").is_file() and (d / runlock.LOCK_NAME).is_file() for d in dirs):
             holders = {d: runlock.holder(d / runlock.LOCK_NAME).get("pid") for d in dirs}
             if all(holders.values()):
                 return holders

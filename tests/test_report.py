@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib.image
@@ -616,3 +617,86 @@ def test_rows_carry_the_records_arm_whatever_the_method():
                     "c": "global_magnitude·cubic@0.5+emb",
                     "d": "structured_heads:random[layerwise](heads=0.5,ffn=0)·none@0.25"}
     assert rows.groupby(list(collect.ARM), dropna=False).ngroups == 4
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _readme_notebook_command() -> list[str]:
+    line = next(line for line in (REPO / "README.md").read_text().splitlines() if "jupyter lab" in line)
+    assignment, _, command = line.strip().partition(" ")
+    assert assignment.startswith("SPARSENLP_SWEEP_DIR="), line
+    return command.split()
+
+
+def test_readme_notebook_command_finds_a_sweep_named_relative_to_where_jupyter_started(sweep, tmp_path):
+    """The README's `SPARSENLP_SWEEP_DIR=<relative> jupyter lab notebooks/analysis.ipynb`, run as written from the
+    repository (headless): the kernel Jupyter starts runs in notebooks/, and the notebook still finds the sweep
+    named relative to the repository."""
+    import urllib.request
+
+    import psutil
+    from jupyter_client import BlockingKernelClient
+
+    pytest.importorskip("jupyterlab")
+    port, token = _free_port(), "sparsenlp-test"
+    env = {**os.environ, "SPARSENLP_SWEEP_DIR": os.path.relpath(sweep["dir"], REPO), "PWD": str(REPO),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PYTHONPATH": str(REPO)}
+    headless = ["--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                *(["--allow-root"] if os.geteuid() == 0 else [])]
+    server = subprocess.Popen([*_readme_notebook_command(), *headless], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        api = f"http://127.0.0.1:{port}/api"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{api}/status?token={token}", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, "jupyter lab exited"
+                time.sleep(0.2)
+        body = json.dumps({"path": "notebooks/analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}})
+        urllib.request.urlopen(urllib.request.Request(f"{api}/sessions?token={token}", data=body.encode(),
+                                                      method="POST", headers={"Content-Type": "application/json"}))
+        kernel = None
+        for _ in range(300):
+            kernel = next((p for p in psutil.Process(server.pid).children(recursive=True)
+                           if "ipykernel_launcher" in " ".join(p.cmdline())), None)
+            if kernel is not None:
+                break
+            time.sleep(0.1)
+        assert kernel is not None and Path(kernel.cwd()) == REPO / "notebooks"  # what broke the relative path
+        connection = kernel.cmdline()[kernel.cmdline().index("-f") + 1]
+        client = BlockingKernelClient(connection_file=connection)
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        nb = json.loads((REPO / "notebooks" / "analysis.ipynb").read_text())
+        printed: list[str] = []
+        for cell in [c for c in nb["cells"] if c["cell_type"] == "code"][:2]:  # parameters, then the records
+            reply = client.execute_interactive("".join(cell["source"]), timeout=300,
+                                               output_hook=lambda m: printed.append(m["content"].get("text", "")))
+            assert reply["content"]["status"] == "ok", reply["content"]
+        client.stop_channels()
+    finally:
+        server.terminate()
+        server.wait(30)
+    text = "".join(printed)
+    assert f"sweep: {Path(sweep['dir']).resolve()}" in text and "10 runs" in text
+
+
+def test_a_missing_sweep_folder_names_where_it_was_looked_for(tmp_path, monkeypatch):
+    from sparsenlp.analysis.notebook_paths import sweep_dir
+    from sparsenlp.errors import SparseNLPError
+
+    monkeypatch.setenv("PWD", str(tmp_path / "launch"))
+    (tmp_path / "launch" / "multirun" / "x").mkdir(parents=True)
+    (tmp_path / "nb").mkdir()
+    assert sweep_dir("multirun/x", cwd=tmp_path / "nb") == tmp_path / "launch" / "multirun" / "x"
+    with pytest.raises(SparseNLPError, match=r"'multirun/y' not found \(looked in: .*launch/multirun/y, .*nb/multirun/y"):
+        sweep_dir("multirun/y", cwd=tmp_path / "nb")

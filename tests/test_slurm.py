@@ -1,6 +1,8 @@
 """Sweeps through SLURM for real: a one-node cluster started by the tests (tests/slurm.py) runs a
-``hydra/launcher=submitit_slurm`` sweep to complete records, and a job requeued mid-training
-(``scontrol requeue``) resumes from its checkpoint to exactly the result of an uninterrupted run."""
+``hydra/launcher=submitit_slurm`` sweep to complete records; a study larger than the cluster's MaxArraySize goes in
+as several arrays from a launch that returns at once (followed with ``sparsenlp-report status``), each job granted
+a GPU and reading its model and data from a shared folder offline; and a job requeued mid-training (``scontrol
+requeue``) resumes from its checkpoint to exactly the result of an uninterrupted run."""
 from __future__ import annotations
 
 import json
@@ -15,13 +17,23 @@ from safetensors.torch import load_file
 
 from tests.conftest import REPO
 from tests.helpers import cli
-from tests.slurm import PARTITION, SlurmCluster, slurm_cluster  # noqa: F401  (slurm_cluster: the fixture)
+from sparsenlp.analysis import status
+from sparsenlp.tracking import joblist
+from tests.conftest import MBERT_TOKENIZER
+from tests.slurm import MAX_ARRAY_SIZE, PARTITION, SlurmCluster, slurm_cluster  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 
 # one CPU and 1 GB per job: the node is this machine (the launcher's defaults ask for a GPU and 32 GB)
 LAUNCHER = ["hydra/launcher=submitit_slurm", f"hydra.launcher.partition={PARTITION}", "hydra.launcher.gpus_per_node=null",
             "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
+
+
+def _job_dirs(sweep: Path) -> list[Path]:
+    """The sweep's job folders (named by what they run), in the order of its job list."""
+    listing = joblist.read(sweep)
+    assert listing is not None, f"no job list in {sweep}"
+    return [sweep / job.folder for job in listing.jobs]
 
 
 def _job_ids(sweep: Path) -> list[str]:
@@ -53,12 +65,75 @@ def test_submitit_slurm_sweep_completes_every_record(slurm_cluster, tmp_path, ti
                   "trainer.eval_every=10", "trainer.cpu_threads=1", "pruning=global_magnitude",
                   "pruning.sparsity=0.5", "lang=de,sw"], env=slurm_cluster.env)
     assert result.returncode == 0, result.stderr[-3000:] + slurm_cluster.logs()
-    records = [json.loads((sweep / str(n) / "results.json").read_text()) for n in range(2)]
+    records = [json.loads((job / "results.json").read_text()) for job in _job_dirs(sweep)]
     assert [r["config"]["lang"] for r in records] == ["de", "sw"]
     assert all(r["status"] == "complete" and r["pruning"]["achieved"] == pytest.approx(0.5, abs=1e-3) for r in records)
     jobs = _job_ids(sweep)
     assert len(jobs) == 2  # one array task per sweep point, and sacct knows them
     assert {job: _states(slurm_cluster, job) for job in jobs} == {job: ["COMPLETED"] for job in jobs}
+
+
+def _small_mbert(folder: Path) -> Path:
+    """A model folder as a cluster keeps mBERT on its shared file system (weights, config, tokenizer), small: mBERT's
+    real tokenizer over a 2-layer BERT with random weights."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(MBERT_TOKENIZER))
+    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _alloc_tres(cluster: SlurmCluster, job_id: str) -> str:
+    out = cluster.run("sacct", "-X", "-n", "--parsable2", "-o", "JobID,AllocTRES", "-j", job_id).stdout
+    return next(line.split("|")[1] for line in out.splitlines() if line.split("|")[0] == job_id)
+
+
+def test_a_study_goes_in_as_arrays_below_max_array_size_from_a_launch_that_returns_at_once(
+        slurm_cluster, tmp_path, tiny_overrides):
+    """4 jobs on a cluster whose MaxArraySize is 3 (one array would be refused): the launch submits two arrays and
+    returns before any job ends; `sparsenlp-report status` follows them to the end; each job was granted one GPU,
+    read mBERT's folder and WikiANN from the shared file system with the Hub off, and left SLURM's log and its own.
+    A relaunch submits nothing."""
+    shared = tmp_path / "shared"
+    model = _small_mbert(shared / "models" / "bert-base-multilingual-cased")
+    sweep = shared / "multirun" / "study"
+    args = ["-m", *[o for o in LAUNCHER if "gpus_per_node" not in o], "hydra.launcher.gpus_per_node=1",
+            "hydra.launcher.wait=false", f"hydra.sweep.dir={sweep}",
+            *[o for o in tiny_overrides if not o.startswith("model=")], "model=mbert", f"model.name_or_path={model}",
+            "trainer.max_steps=10", "trainer.eval_every=10", "trainer.cpu_threads=1", "lang=de,sw",
+            "pruning=dense,global_magnitude", "pruning.sparsity=0.5"]
+    env = {**slurm_cluster.env, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    launch = cli(args, env=env)
+    assert launch.returncode == 0, launch.stderr[-3000:] + slurm_cluster.logs()
+    right_after = status.status(sweep)
+    assert right_after.count("done") < 4  # the launch returned while jobs were still queued or running
+    summary = launch.stdout.strip().splitlines()[-1]
+    assert "4 submitted" in summary and f"sparsenlp-report status {sweep}" in summary, summary
+
+    deadline = time.monotonic() + 600
+    while (now := status.status(sweep)).count("done") < 4:
+        assert now.count("failed") == 0, status.render(now) + slurm_cluster.logs()
+        assert time.monotonic() < deadline, status.render(now)
+        time.sleep(2)
+    assert now.jobs_per_hour and now.eta_hours == 0
+
+    jobs = _job_ids(sweep)
+    arrays = sorted({job.split("_")[0] for job in jobs})
+    assert len(jobs) == 4 and len(arrays) == 2 and MAX_ARRAY_SIZE == 3  # 3 + 1: each array below MaxArraySize
+    assert all({"gres/gpu=1"} <= set(_alloc_tres(slurm_cluster, job).split(",")) for job in jobs)
+    for job in jobs:  # SLURM's stdout of each task, where the launcher says it goes
+        assert (sweep / ".submitit" / job / f"{job}_0_log.out").is_file()
+    for job_dir in _job_dirs(sweep):
+        record = json.loads((job_dir / "results.json").read_text())
+        assert record["config"]["model"]["name_or_path"] == str(model) and record["status"] == "complete"
+        assert "start → " in (job_dir / "sparsenlp.log").read_text()  # each job's own log, in its folder
+
+    again = cli(args, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "0 ran, 4 skipped (complete)" in again.stdout.strip().splitlines()[-1]
+    assert _job_ids(sweep) == jobs  # nothing submitted
 
 
 def _train_overrides(tiny_overrides: list[str]) -> list[str]:
@@ -78,9 +153,13 @@ def test_requeued_job_resumes_to_the_result_of_an_uninterrupted_run(slurm_cluste
     main = subprocess.Popen([sys.executable, "-m", "sparsenlp", "-m", *LAUNCHER, f"hydra.sweep.dir={sweep}",
                              *overrides], cwd=REPO, env=slurm_cluster.env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    checkpoint = sweep / "0" / "checkpoints" / "last.pt"
+    checkpoint = None
     try:
-        while not (checkpoint.is_file() and torch.load(checkpoint, weights_only=False)["step"] >= 5):
+        while not (checkpoint is not None and checkpoint.is_file() and
+                   torch.load(checkpoint, weights_only=False)["step"] >= 5):
+            if checkpoint is None and (sweep / joblist.JOBS).is_file():
+                (job_dir,) = _job_dirs(sweep)
+                checkpoint = job_dir / "checkpoints" / "last.pt"
             if main.poll() is not None:
                 pytest.fail(f"the sweep ended before its job could be requeued:\n{main.stdout.read()[-3000:]}")
             time.sleep(0.2)
@@ -94,14 +173,14 @@ def test_requeued_job_resumes_to_the_result_of_an_uninterrupted_run(slurm_cluste
     assert _states(slurm_cluster, job) == ["REQUEUED", "COMPLETED"]
 
     a = json.loads((reference / "results.json").read_text())
-    b = json.loads((sweep / "0" / "results.json").read_text())
+    b = json.loads((job_dir / "results.json").read_text())
     assert a["training"]["resumed_from_step"] is None and b["training"]["resumed_from_step"] >= 5
-    assert "taking over the job lock" in (sweep / "0" / "sparsenlp.log").read_text()  # the killed run's lock
+    assert "taking over the job lock" in (job_dir / "sparsenlp.log").read_text()  # the killed run's lock
     assert b["test"] == a["test"] and b["dev"] == a["dev"]
     assert b["training"]["history"] == a["training"]["history"]
     assert b["training"]["dev_history"] == a["training"]["dev_history"]
     assert b["pruning"]["per_tensor"] == a["pruning"]["per_tensor"] and b["pruning"]["trace"] == a["pruning"]["trace"]
     weights_a = load_file(reference / "model" / "model.safetensors")
-    weights_b = load_file(sweep / "0" / "model" / "model.safetensors")
+    weights_b = load_file(job_dir / "model" / "model.safetensors")
     assert weights_a.keys() == weights_b.keys()
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # same masks, same values

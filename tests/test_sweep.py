@@ -142,28 +142,53 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_overrides):
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # same zeros, same values, bit for bit
 
 
-def test_the_paper_sweep_enumerates_every_arm_once(tmp_path):
-    """experiment=paper, listed by the study sweeper without launching: (1 dense + 2 methods × 7 sparsities ×
-    2 embedding arms) × (39 local languages + the joint run) × 3 seeds, and each dense baseline once."""
+def _listed(stdout: str) -> list[tuple[dict[str, str], str]]:
+    """The jobs a dry run lists: (overrides, folder) per line."""
+    jobs = []
+    for line in stdout.splitlines():
+        if " -> " in line:
+            overrides, folder = line.split(" -> ")
+            jobs.append((dict(o.split("=", 1) for o in overrides.split()), folder))
+    return jobs
+
+
+def test_the_paper_sweep_enumerates_every_arm_once_and_is_checked_whole(tmp_path):
+    """experiment=paper over the 39 local languages, checked and listed by the study sweeper without launching:
+    (1 dense + 2 methods × 7 sparsities × 2 embedding arms) × (39 languages + the joint run) × 3 seeds, each dense
+    baseline once, each job composed, validated and named by what it runs."""
     from collections import Counter
 
     from tests.conftest import WIKIANN
 
-    result = cli(["-m", "experiment=paper", "hydra.sweeper.dry_run=true", f"data.root={WIKIANN}",
+    result = cli(["-m", "experiment=paper", "hydra.sweeper.dry_run=true", f"data.root={WIKIANN}", "languages=local39",
                   f"hydra.sweep.dir={tmp_path / 'paper'}"])
     assert result.returncode == 0, result.stderr[-2000:]
-    jobs = [dict(o.split("=", 1) for o in line.split()) for line in result.stdout.splitlines()
-            if line.startswith("lang=")]
-    assert "no data under" in result.stdout + result.stderr and "for th" in result.stdout + result.stderr
+    listed = _listed(result.stdout)
+    jobs = [job for job, _ in listed]
     langs = {job["lang"] for job in jobs}
     assert len(langs) == 40 and "th" not in langs and "all" in langs  # 39 per-language + the joint regime
     arm = lambda job: (job["pruning"], job.get("pruning.sparsity"), job.get("pruning.prune_embeddings"))  # noqa: E731
     per_arm = Counter(arm(job) for job in jobs)
     assert per_arm[("dense", None, None)] == 40 * 3  # once per (regime, language, seed)
+    assert all(job["schedule"] == "none" for job in jobs if job["pruning"] == "dense")  # not the paper's cubic
     sparse = [a for a in per_arm if a[0] != "dense"]
     assert {a[0] for a in sparse} == {"global_magnitude", "layerwise_magnitude"}
     assert {a[1] for a in sparse} == {"0.5", "0.6", "0.7", "0.8", "0.9", "0.95", "0.98"}
     assert {a[2] for a in sparse} == {"False", "True"} and len(sparse) == 2 * 7 * 2
     assert all(per_arm[a] == 40 * 3 for a in sparse)
     assert len(jobs) == len({tuple(sorted(job.items())) for job in jobs}) == (1 + 28) * 40 * 3
+    folders = [folder for _, folder in listed]
+    assert len(set(folders)) == len(folders)  # every job its own folder, named by what it runs
+    assert folders[0].startswith("af-dense-seed1-") and any(f.startswith("39langs-global-s0.98-emb-seed3-") for f in folders)
+    assert "dry run: 3,480 jobs to run, 0 repeated, 0 invalid" in result.stdout
     assert not (tmp_path / "paper").exists() or not any((tmp_path / "paper").rglob("results.json"))
+
+
+def test_lang_each_leaves_out_languages_without_local_files(tmp_path):
+    from tests.conftest import WIKIANN
+
+    result = cli(["-m", "experiment=paper", "hydra.sweeper.dry_run=true", f"data.root={WIKIANN}", "lang=each",
+                  "pruning=dense", "seed=1", f"hydra.sweep.dir={tmp_path / 'paper'}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no data under" in result.stdout + result.stderr and "for th" in result.stdout + result.stderr
+    assert len(_listed(result.stdout)) == 39

@@ -88,8 +88,8 @@ def _analysis(title: str, text: str, table: str, figure_prefix: str, logged: Set
     charts = ((Chart(f"{table} (analysis run)", "table", (table,)),) if table in logged else ()) + (
         (Chart(f"{title} figures (analysis run)", "media", figures),) if figures else ())
     how = (f"Open `{table}` in the analysis run (job_type `analysis`, same group) or its `report` artifact."
-           if charts else f"Not logged yet: run `sparsenlp-report SWEEP_DIR --wandb` (and `sparsenlp-report pie` "
-                          f"before it for PIEs), then rebuild this dashboard.")
+           if charts else "Not logged yet: run `sparsenlp-report SWEEP_DIR --wandb` (and `sparsenlp-report pie` "
+                          "before it for PIEs), then rebuild this dashboard.")
     return Section(title, f"{text} {how}", ANALYSIS, charts)
 
 

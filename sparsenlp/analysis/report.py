@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from sparsenlp.analysis import sweep_report, wandb_commands
+from sparsenlp.analysis import status, sweep_report, wandb_commands
 from sparsenlp.analysis.sweep_report import Options
 from sparsenlp.errors import SparseNLPError
 
-COMMANDS = ("table", "pie", "dashboard", "sync")
+COMMANDS = ("table", "pie", "dashboard", "sync", "status")
 # The report was written, but some results.json could not be used (named in the report): a script that
 # publishes a report must notice, a researcher reading it must see which runs are missing.
 EXIT_SKIPPED = 3
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                f"every results.json; {EXIT_SKIPPED} report written but some results.json were unusable (named in "
                "the report); 1 nothing written.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{table,pie,dashboard,sync}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{table,pie,dashboard,sync,status}", required=True)
     table = commands.add_parser(
         "table", help="runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, covariates.csv, figures/*.png, "
                       "summary.md",
@@ -116,6 +116,19 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--out", type=Path, help="report dir (default: SWEEP_DIR/report)")
     for sub in (table, dashboard):
         wandb_commands.add_target_options(sub)
+    state = commands.add_parser(
+        "status", help="where a sweep stands: done, running, failed (with the error line), pending, throughput, ETA",
+        description="Reads the sweep's job list (jobs.json) and its job folders (records, job locks, failure.json, "
+                    "logs); works while the sweep runs, from any machine that sees the sweep folder.")
+    state.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="the sweep's hydra.sweep.dir")
+    state.add_argument("--list", action="append", choices=status.STATES, dest="states", metavar="STATE",
+                       help=f"list the jobs in this state ({', '.join(status.STATES)}; repeatable; default: failed "
+                            "and running)")
+    state.add_argument("--all", action="store_true", help=f"list every job of a listed state (default: {status.SHOWN})")
+    state.add_argument("--json", action="store_true", help="print the status as JSON, every job with its state")
+    state.add_argument("--stale-after", type=float, default=status.STALE_AFTER_S / 60, metavar="MIN",
+                       help="a job locked on another host counts as stopped when its folder has not changed for MIN "
+                            "minutes (default: %(default)g)")
     sync.add_argument("--entity", help="upload to this W&B entity instead of each run's own")
     sync.add_argument("--project", help="upload to this W&B project instead of each run's own")
     return parser
@@ -131,7 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = getattr(ns, "out", None) or ns.sweep_dir / "report"
     skipped: list[str] = []
     try:
-        if ns.command == "dashboard":
+        if ns.command == "status":
+            report = status.status(ns.sweep_dir, stale_after=ns.stale_after * 60)
+            print(status.as_json(report) if ns.json else
+                  status.render(report, tuple(ns.states or ("failed", "running")), None if ns.all else status.SHOWN))
+        elif ns.command == "dashboard":
             wandb_commands.run_dashboard(ns.sweep_dir, out, ns.entity, ns.project, ns.group, ns.dry_run)
         elif ns.command == "sync":
             wandb_commands.run_sync(ns.sweep_dir, ns.entity, ns.project, ns.dry_run)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, List
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from sparsenlp.config.composition import explain, unknown_key
 from sparsenlp.config.data import DataConfig
@@ -41,7 +41,7 @@ GROUP = Free("a config group: checked key by key")  # what every RNG of the run 
 __all__ = [
     "ArchitectureConfig", "DataConfig", "Language", "LanguagesConfig", "LoggerConfig", "MemberConfig",
     "ModelConfig", "PerturbationConfig", "PruningConfig", "QuantizationConfig", "RunConfig", "ScheduleConfig",
-    "TrainerConfig", "one_line", "settings",
+    "TrainerConfig", "assemble", "entry_settings", "one_line", "settings",
 ]
 
 
@@ -144,6 +144,27 @@ def settings(cfg: DictConfig) -> RunConfig:
     if not isinstance(built, RunConfig):
         raise SparseNLPError("the config does not follow sparsenlp's schema; compose it from sparsenlp's conf/")
     return built
+
+
+def entry_settings(cfg: DictConfig, key: str) -> Any:
+    """One top-level entry of a composed run config, typed and checked as :func:`settings` builds it (a config
+    group's dataclass, or a plain value), so that a sweep checks each distinct entry once (``job_configs.py``)."""
+    node = cfg._get_node(key)
+    if isinstance(node, DictConfig):
+        _reject_unknown_keys(node, f"{key}.")
+    if isinstance(node, (DictConfig, ListConfig)) and not node._is_none() and not node._is_missing():
+        return OmegaConf.to_object(node)
+    return cfg[key]
+
+
+def assemble(entries: dict[str, Any]) -> RunConfig:
+    """The run config from its entries (:func:`entry_settings` of every key), checked across groups as
+    :func:`settings` checks it; a key that is not a run config key is an error with its fix."""
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for key in entries:
+        if key not in known:
+            raise unknown_key(key, RunConfig, RunConfig, added=True)
+    return RunConfig(**entries)
 
 
 def _reject_unknown_keys(node: DictConfig, path: str = "") -> None:

@@ -90,7 +90,12 @@ def describe(conf: Path) -> str:
         lines += ["  " + row for row in _rows(method.config, "pruning.", skip=base)]
     lines += ["", "Sweeps: add -m and comma-separated values (lang=de,sw pruning.sparsity=0,0.5,0.9); run them in "
               "parallel with hydra/launcher=joblib, on SLURM with hydra/launcher=submitit_slurm, on Ray with "
-              "hydra/launcher=ray. Reports: sparsenlp-report SWEEP_DIR."]
+              "hydra/launcher=ray. Every job is checked before the first starts (hydra.sweeper.dry_run=true: check "
+              "and list only; hydra.sweeper.skip_invalid=true: launch the valid ones anyway); its folder in "
+              "hydra.sweep.dir (default multirun/<experiment> or multirun/sweep) is named by what it runs, so a "
+              "relaunch or a larger grid runs only what has no record. On SLURM, hydra.launcher.wait=false returns "
+              "once the jobs are submitted. Follow a sweep: sparsenlp-report status SWEEP_DIR. "
+              "Reports: sparsenlp-report SWEEP_DIR."]
     return "\n".join(lines) + "\n"
 
 

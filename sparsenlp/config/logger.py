@@ -30,3 +30,5 @@ class LoggerConfig(Group):
     init_timeout: float = option(90.0, "seconds wandb.init may take before the run goes on without W&B", POSITIVE)
     system_metrics: bool = option(True, "CPU/GPU/memory charts", BOOLEAN)
     console: str = option("off", "W&B's own stdout/stderr capture (Hydra's job .log already has it)", OneOf(CONSOLE))
+    verbose: bool = option(False, "W&B's own console messages (banners, run summary, sync hints); false: silent, "
+                           "failures are still logged", BOOLEAN)

@@ -56,10 +56,7 @@ def _not_utf8(path: Path) -> SparseNLPError:
 def read_wikiann_file(path: Path, lang: str, limit: int | None = None) -> list[Sentence]:
     """Read one split file; a malformed line is an error naming the file and the line number."""
     if not path.is_file():
-        raise SparseNLPError(
-            f"WikiANN split not found: {path}; point data.root at a folder with <lang>/{{train,dev,test}} "
-            f"or use data.source=hub"
-        )
+        raise _missing_split(path)
     prefix = f"{lang}:"
     sentences: list[Sentence] = []
     tokens: list[str] = []
@@ -105,7 +102,14 @@ def read_wikiann_file(path: Path, lang: str, limit: int | None = None) -> list[S
     return sentences
 
 
-def load_local(root: Path, lang: str, split: str, limit: int | None = None) -> list[Sentence]:
+def _missing_split(path: Path) -> SparseNLPError:
+    return SparseNLPError(f"WikiANN split not found: {path}; point data.root at a folder with <lang>/{{train,dev,test}} "
+                          f"or use data.source=hub")
+
+
+def local_split(root: Path, lang: str, split: str) -> Path:
+    """The file of a local split; SparseNLPError naming what is missing and the fix (checked before a sweep
+    starts, and by every job before it reads anything)."""
     lang_dir = root / lang
     if not root.is_dir():
         raise SparseNLPError(f"data.root {root} does not exist; set data.root to the WikiANN folder or use data.source=hub")
@@ -114,7 +118,13 @@ def load_local(root: Path, lang: str, split: str, limit: int | None = None) -> l
             f"no WikiANN folder for language '{lang}' under {root}; add {lang_dir}/{{train,dev,test}}, "
             f"drop '{lang}' from lang, or use data.source=hub"
         )
-    return read_wikiann_file(lang_dir / split, lang, limit)
+    if not (lang_dir / split).is_file():
+        raise _missing_split(lang_dir / split)
+    return lang_dir / split
+
+
+def load_local(root: Path, lang: str, split: str, limit: int | None = None) -> list[Sentence]:
+    return read_wikiann_file(local_split(root, lang, split), lang, limit)
 
 
 def load_hub(lang: str, split: str, limit: int | None = None, cache_dir: str | None = None) -> list[Sentence]:

@@ -35,10 +35,9 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Any, Optional, Union
 
 import torch
-from pydantic import Field
 
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.pruning.grouped import Target, target_masks

@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sparsenlp.identity import same_experiment
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.identity import config_hash, same_experiment
 from sparsenlp.io import write_json, write_jsonl
 from sparsenlp.tracking import compact
 from sparsenlp.tracking.schema import RunRecord
@@ -55,6 +56,16 @@ def is_complete(out_dir: Path, config: dict[str, Any]) -> bool:
     """True when ``out_dir`` holds a complete record of a run with the same experiment config."""
     record = load(out_dir)
     return record is not None and same_experiment(record.config, config)
+
+
+def refuse_other(out_dir: Path, config: dict[str, Any]) -> None:
+    """A record is never overwritten by another config's: SparseNLPError when ``out_dir`` holds one."""
+    record = load(out_dir)
+    if record is not None and not same_experiment(record.config, config):
+        raise SparseNLPError(
+            f"{out_dir} holds the record of another config ({config_hash(record.config)}, this run is "
+            f"{config_hash(config)}), which is kept; run in another folder (hydra.run.dir=...; a sweep names each "
+            "job's folder by its config)")
 
 
 def _finite(value: Any) -> Any:

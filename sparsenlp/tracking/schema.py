@@ -120,8 +120,10 @@ class Arm(_Model):
         method = self.method.removesuffix("_magnitude")
         parts = [langs, method]
         if self.method != DENSE:
-            nm = self.structure if self.structure and ":" in self.structure else None
-            parts += [f"nm{nm.replace(':', '-')}" if nm else f"s{self.sparsity:g}"]
+            # the structure (2:4, heads=0.5,ffn=0.5), then the sparsity, which a structured method knows only once
+            # the model is built (0 before: a sweep names its jobs before building anything)
+            parts += [self.structure] if self.structure else []
+            parts += [f"s{self.sparsity:g}"] if self.sparsity or not self.structure else []
             parts += [self._embeddings("emb", "")] if self.embedding_sparsity else []
             parts += [f"cal_{self.calibration}"] if self.calibration is not None else []
             parts += [f"rec{self.recovery_steps}"] if self.recovery_steps else []

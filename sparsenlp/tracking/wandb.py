@@ -31,6 +31,7 @@ from statistics import fmean
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sparsenlp import identity
 from sparsenlp.tracking.schema import ARM_FIELDS, CLEAN, Arm, RunRecord
 from sparsenlp.training.callbacks import Callback
 
@@ -149,11 +150,13 @@ class WandbTracker(Callback):
         config = {**self.config, "arm": self.arm.model_dump(), "lang_info": lang_info,
                   "panel": panel_groups(self.arm, lang_info)}
         settings = wandb.Settings(init_timeout=logger.init_timeout, x_disable_stats=not logger.system_metrics,
-                                  console=logger.console, reinit="create_new")
+                                  console=logger.console, reinit="create_new", silent=not logger.verbose)
+        # named by what the job runs and where its record lives: a relaunched job resumes its run
+        run_id = identity.run_id(identity.config_hash(self.config), self.output_dir)
         return wandb.init(
             project=logger.project, entity=logger.entity, mode=self.mode, dir=str(logger.dir or self.output_dir),
             config=config, job_type="train", group=logger.group or sweep_group(sweep_dir), name=self.arm.run_name(),
-            tags=self._tags() + list(logger.tags), notes=logger.notes, settings=settings,
+            tags=self._tags() + list(logger.tags), notes=logger.notes, settings=settings, id=run_id, resume="allow",
         )
 
     def _define_metrics(self) -> None:

@@ -221,6 +221,7 @@ class Trainer:
                              "lr": scheduler.get_last_lr()[0], "epoch": self.step / self.steps_per_epoch}
                     self.history.append(entry)
                     progress.set_postfix(loss=f"{entry['loss']:.4f}")
+                    log.info("step %d/%d: loss %.4f, lr %.2e", self.step, self.total_steps, entry["loss"], entry["lr"])
                     self.log_metrics({"train/loss": entry["loss"], "train/lr": entry["lr"],
                                       "train/epoch": entry["epoch"]}, self.step)
                     running_loss, running_n = torch.zeros((), device=self.device), 0

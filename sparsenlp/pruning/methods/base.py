@@ -148,7 +148,8 @@ class Method:
     def check(self, cfg: PruningConfig, schedule: Any) -> None:
         """Checks across groups (the schedule). The keys of ``cfg`` were checked when it was built."""
         if schedule.name not in self.schedules:
-            fix = (f"drop schedule={schedule.name}" if self.schedules == (NO_SCHEDULE,)
+            fix = (f"drop schedule={schedule.name}, or add schedule={NO_SCHEDULE} where an experiment selects it"
+                   if self.schedules == (NO_SCHEDULE,)
                    else f"use schedule={' or schedule='.join(self.schedules)}")
             raise SparseNLPError(f"pruning={self.name} does not run under schedule={schedule.name}; {fix}")
 

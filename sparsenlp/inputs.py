@@ -1,0 +1,68 @@
+"""What a job reads, checked before it reads anything: the Hugging Face Hub when a component comes from it, and
+the local WikiANN files of every language it trains or tests on.
+
+A job runs :func:`require_inputs` first (``train.build_job``); the study sweeper runs it for every job of a sweep
+before the first one starts, so a language without files or an unreachable Hub is reported at launch, not when
+the job's turn comes hours later.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import hydra.utils
+
+from sparsenlp import hub
+from sparsenlp.config import RunConfig
+from sparsenlp.data.wikiann import local_split
+from sparsenlp.errors import SparseNLPError
+from sparsenlp.models import is_hub_id
+
+TRAIN_SPLITS = ("train", "dev")  # a training language's splits (dev selects the model)
+TEST_SPLITS = ("test",)
+
+
+def absolute_root(settings: RunConfig) -> RunConfig:
+    """``data.root`` and ``trainer.model_store`` relative to where the user launched, even when a launcher runs
+    jobs elsewhere."""
+    data, trainer = settings.data, settings.trainer
+    if data.root is not None:
+        data = dataclasses.replace(data, root=hydra.utils.to_absolute_path(data.root))
+    if trainer.model_store is not None:
+        trainer = dataclasses.replace(trainer, model_store=hydra.utils.to_absolute_path(trainer.model_store))
+    return dataclasses.replace(settings, data=data, trainer=trainer)
+
+
+def require_hub(settings: RunConfig) -> None:
+    """Fail within seconds, before anything is read, when a component needs the unreachable Hub."""
+    if settings.data.resolved_source == "hub":
+        hub.require("WikiANN (data.source=hub)", "point data.root at local WikiANN files "
+                    "(<lang>/train|dev|test) or use data.source=local", data=True)
+    for what, spec in (("model", settings.model.name_or_path), ("tokenizer", settings.model.tokenizer)):
+        if is_hub_id(spec):
+            hub.require(f"the {what} '{spec}'", "use model=minilm or model=tiny, or set model.name_or_path to a "
+                        "local folder")
+
+
+def require_local_data(settings: RunConfig) -> None:
+    """Every split the job reads from local files exists (``settings.data.root`` absolute)."""
+    if settings.data.resolved_source != "local":
+        return
+    root = Path(str(settings.data.root))
+    needed = {lang: TRAIN_SPLITS for lang in settings.train_langs}
+    for lang in settings.eval_langs:
+        needed[lang] = needed.get(lang, ()) + TEST_SPLITS
+    for lang, splits in needed.items():
+        key = "lang" if lang in settings.train_langs else "eval_lang"
+        if getattr(settings, key) == "all" and root.is_dir() and not (root / lang).is_dir():
+            raise SparseNLPError(f"{key}=all includes '{lang}', which has no WikiANN folder under {root}; choose a "
+                                 f"`languages` option without it (e.g. languages=local39) or add "
+                                 f"{root / lang}/{{train,dev,test}}")
+        for split in splits:
+            local_split(root, lang, split)
+
+
+def require_inputs(settings: RunConfig) -> None:
+    """:func:`require_hub` and :func:`require_local_data`; SparseNLPError naming what is missing and the fix."""
+    require_hub(settings)
+    require_local_data(settings)
