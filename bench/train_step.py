@@ -68,7 +68,7 @@ class Variant:
         self.mask_set: MaskSet | None = None
         self.scores: MovementScores | None = None
         if name != "dense":
-            params = select_prunable(self.model, None, False)
+            params = select_prunable(self.model)
             masks = global_masks(params, sparsity, None)
             if name.startswith("sparsenlp"):
                 mask_set = MaskSet(params)

@@ -117,8 +117,8 @@ def _dry_run(*args: str) -> tuple[list[dict[str, str]], str]:
 
     result = cli(["-m", *args, "hydra.sweeper.dry_run=true"])
     assert result.returncode == 0, result.stderr[-2000:]
-    jobs = [dict(o.split("=", 1) for o in line.split()) for line in result.stdout.splitlines() if "=" in line
-            and not line.startswith("[")]
+    jobs = [dict(o.split("=", 1) for o in line.split(" -> ")[0].split()) for line in result.stdout.splitlines()
+            if " -> " in line]
     return jobs, result.stdout + result.stderr
 
 

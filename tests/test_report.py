@@ -501,7 +501,7 @@ def test_default_output_dir_and_help(sweep, tmp_path, capsys):
     with pytest.raises(SystemExit) as help_exit:
         main(["--help"])
     assert help_exit.value.code == 0
-    assert "{table,pie,dashboard,sync}" in capsys.readouterr().out
+    assert "{table,pie,dashboard,sync,status}" in capsys.readouterr().out
 
 
 def test_bad_sweep_dir_is_one_line_error_and_writes_nothing(tmp_path, capsys):

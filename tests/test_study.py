@@ -11,6 +11,7 @@ launcher where the test kills the sweep's own process):
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -141,7 +142,8 @@ def test_a_relaunch_after_a_crash_runs_only_the_crashed_job_and_resumes_its_wand
     assert len(runs) == 2 and len({run.name.rsplit("-", 2)[-2:][0] for run in runs}) == 1  # the same W&B run id
     sync = subprocess.run([sys.executable, "-m", "sparsenlp.analysis.report", "sync", str(sweep), "--dry-run"],
                           capture_output=True, text=True, cwd=REPO)
-    assert "would upload 3 offline run(s) into 2 W&B run(s)" in sync.stdout, sync.stdout + sync.stderr
+    # the killed attempt's file is uploaded with its relaunch into one W&B run, when W&B wrote it before the kill
+    assert re.search(r"would upload [23] offline run\(s\) into 2 W&B run\(s\)", sync.stdout), sync.stdout + sync.stderr
     assert [job.state for job in status.status(sweep).jobs] == ["done", "done"]
 
 
