@@ -38,12 +38,26 @@ def _with_defaults(path: Path) -> list:
     return [*parts, node]
 
 
+INTERRUPTED = ("sparsenlp: interrupted (Ctrl-C); finished jobs keep their results.json and stopped ones their last "
+               "checkpoint (relaunch the same command to resume them); jobs handed to a scheduler run on")
+
+
 def main() -> None:
-    """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``)."""
+    """Console script ``sparsenlp-train`` (and ``python -m sparsenlp``). A job stopped by a signal (Ctrl-C,
+    SIGTERM) ends with one line saying what it kept, and status 128 + the signal's number (130 for Ctrl-C)."""
     argv = sys.argv[1:]
     if any(arg in HELP for arg in argv):
         print(describe_languages(_languages(argv)) if "languages" in argv else describe(CONF), end="")
         return
-    from sparsenlp.train import main as train  # imports torch and the rest of the framework
+    try:
+        from sparsenlp.train import main as train  # imports torch and the rest of the framework
 
-    train()
+        train()
+    except KeyboardInterrupt:  # outside a job (starting up, between jobs, waiting for a sweep's workers)
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)
+    except SystemExit as exc:
+        stopped = getattr(exc, "signum", None)  # sparsenlp.training.stop.JobStopped (not imported: no torch here)
+        if stopped is not None:
+            print(f"sparsenlp: stopped by {exc.name}{exc.detail}", file=sys.stderr)  # type: ignore[attr-defined]
+        raise

@@ -24,13 +24,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import hub, parentwatch, rundir, runlock
+from sparsenlp import hub, jobdir, jobstart, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
 from sparsenlp.data.facts import data_info
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.identity import config_hash
+from sparsenlp.io import DISK_ERRNOS, atomic_folder
 from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
 from sparsenlp.models import build_model, build_tokenizer, is_hub_id
@@ -40,6 +42,8 @@ from sparsenlp.tracking import records
 from sparsenlp.tracking.records import QUANTIZED_PREDICTIONS
 from sparsenlp.tracking.schema import Arm, DataInfo, Language, ModelInfo, RunInfo, RunRecord
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
+from sparsenlp.training import stop
+from sparsenlp.training.checkpoint import checkpoint_path
 from sparsenlp.training.device import seed_everything
 from sparsenlp.training.trainer import Trainer
 
@@ -48,6 +52,9 @@ log = logging.getLogger("sparsenlp")
 # own names, so Hydra's (deprecated) schema matching is harmless; its warning would only be noise.
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\S+' is validated against ConfigStore schema",
                         category=UserWarning)
+# every process that runs a job imports this module (the task function is unpickled from it), so Hydra's writes
+# into a job folder wait for the job's lock and identity there too (sparsenlp/jobstart.py)
+jobstart.install()
 
 
 @dataclass
@@ -99,12 +106,15 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     assert isinstance(config, dict)
     out = Path(s.output_dir) if out is None else out
     _require_hub(s)
+    cache_dir = Path(s.data.cache_dir).expanduser() if s.data.cache_dir else None
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise SparseNLPError(f"data.cache_dir={cache_dir} is a file, not a folder; point data.cache_dir at a folder "
+                             "(it is created if missing), or data.cache_dir=null to run without a cache")
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
     suite = RobustnessSuite(s.perturbation, s.eval_langs)
     data = load_sentences(s.data, s.train_langs, s.eval_langs)
-    cache_dir = Path(s.data.cache_dir).expanduser() if s.data.cache_dir else None
     tokenizer = build_tokenizer(s.model, data.train_corpus, corpus_key(s.data, s.train_langs), cache_dir)
     cache = encode_all(data, s.data, tokenizer)
     suite.prepare(data, s.data, s.languages, tokenizer)  # entity pools: missing entity types fail here
@@ -114,7 +124,7 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     seed_everything(s.seed)  # once: model initialisation, dropout and everything after draw from here
     model = build_model(s.model, tokenizer, LABELS)
     trainer = Trainer(model, data.train, data.dev, LABELS, s.trainer, seed=s.seed,
-                      pad_id=int(tokenizer.pad_token_id), output_dir=out)
+                      pad_id=int(tokenizer.pad_token_id), output_dir=out, identity=config_hash(config))
     pruner = None if s.method.is_dense(s.pruning) else s.method.build(
         s.pruning, Context(trainer.model, s.schedule, trainer.total_steps, s.seed))
     arm = build_arm(s, getattr(model, "config", None))
@@ -157,21 +167,53 @@ def run(cfg: DictConfig) -> RunRecord:
         done = records.load(out)
         assert done is not None
         return done
+    with stop.handled():
+        try:
+            jobdir.claim(out, config)  # normally done before Hydra wrote here (sparsenlp/jobstart.py); a no-op then
+            return _fit_and_record(cfg, out, started, t_start)
+        except jobdir.ForeignFolder:
+            raise  # another config's folder: nothing in it is this job's to remove
+        except stop.JobStopped as stopped:
+            stopped.detail += f"; kept: {jobdir.discard_partial(out)}"
+            log.warning("stopped by %s%s", stopped.name, stopped.detail)
+            raise
+        except SparseNLPError:
+            jobdir.discard_partial(out)
+            raise
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            kept = jobdir.discard_partial(out)
+            raise _disk_fault(exc, cfg, out, kept) from None
+
+
+def _disk_fault(exc: OSError, cfg: DictConfig, out: Path, kept: str) -> SparseNLPError:
+    """A full disk, a quota or missing permissions, on one line naming the path, the fix and what was kept."""
+    path = Path(exc.filename) if exc.filename else out
+    cache = Path(str(cfg.data.cache_dir)).expanduser().absolute() if cfg.data.cache_dir else None
+    if cache is not None and path.absolute().is_relative_to(cache):
+        fix = ("free space there or make it writable, or choose another cache with data.cache_dir=/path/to/folder "
+               "(or data.cache_dir=null)")
+    elif path.absolute().is_relative_to(out.absolute()):
+        fix = "free space there and relaunch, or choose another output folder (hydra.run.dir / hydra.sweep.dir)"
+    else:
+        fix = "free space or fix the permissions there"
+    return SparseNLPError(f"{exc.strerror or exc}: {path}; {fix} (kept: {kept})")
+
+
+def _fit_and_record(cfg: DictConfig, out: Path, started: datetime, t_start: float) -> RunRecord:
+    """Build, fit, evaluate and record one job (``run`` handles what a stop or failure leaves)."""
     if cfg.trainer.cpu_threads:
         torch.set_num_threads(int(cfg.trainer.cpu_threads))
-
-    try:
-        job = build_job(cfg, out)
-    except SparseNLPError:
-        records.discard_run_dir(out)
-        raise
+    job = build_job(cfg, out)
     trainer, data, timings = job.trainer, job.data, job.timings
 
     with job.tracker as tracker:
         if job.pruner is not None:
             trainer.add_callback(job.pruner)
         trainer.add_callback(tracker)
-        training = trainer.fit()
+        with stop.deferred():  # a stop signal while training: checkpoint at the next step boundary, then stop
+            training = trainer.fit()
         timings["train_seconds"] = training.train_seconds
 
         t = time.perf_counter()
@@ -207,14 +249,15 @@ def run(cfg: DictConfig) -> RunRecord:
             timings=timings,
             versions=records.versions(),
         )
+        if job.settings.trainer.save_model:  # before the record, which says that everything is on disk
+            with atomic_folder(out / "model") as folder:
+                trainer.model.save_pretrained(folder)
+                job.tokenizer.save_pretrained(folder)
         records.write(out, record, predictions)
         tracker.log_final(record)
 
-    if job.settings.trainer.save_model:
-        trainer.model.save_pretrained(out / "model")
-        job.tokenizer.save_pretrained(out / "model")
     if not job.settings.trainer.keep_checkpoint:
-        (out / "checkpoints" / "last.pt").unlink(missing_ok=True)
+        checkpoint_path(out).unlink(missing_ok=True)
     test_f1 = {lang: round(conds["clean"].f1, 4) for lang, conds in test.items()}
     log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
     return record

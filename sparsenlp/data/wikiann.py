@@ -107,6 +107,9 @@ def read_wikiann_file(path: Path, lang: str, limit: int | None = None) -> list[S
 
 def load_local(root: Path, lang: str, split: str, limit: int | None = None) -> list[Sentence]:
     lang_dir = root / lang
+    if root.exists() and not root.is_dir():
+        raise SparseNLPError(f"data.root {root} is a file, not a folder; set data.root to the folder that holds "
+                             "<lang>/train, dev and test, or use data.source=hub")
     if not root.is_dir():
         raise SparseNLPError(f"data.root {root} does not exist; set data.root to the WikiANN folder or use data.source=hub")
     if not lang_dir.is_dir():
