@@ -115,6 +115,9 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     t = time.perf_counter()
     suite = RobustnessSuite(s.perturbation, s.eval_langs)
     data = load_sentences(s.data, s.train_langs, s.eval_langs)
+    if not any(tag != "O" for sentence in data.dev.sentences for tag in sentence.tags):
+        raise SparseNLPError(f"the dev set of lang={','.join(s.train_langs)} ({len(data.dev.sentences)} sentences) has "
+                             "no entity, so dev F1 cannot select a model; raise data.dev_limit or fix its dev file")
     tokenizer = build_tokenizer(s.model, data.train_corpus, corpus_key(s.data, s.train_langs), cache_dir)
     cache = encode_all(data, s.data, tokenizer)
     suite.prepare(data, s.data, s.languages, tokenizer)  # entity pools: missing entity types fail here
@@ -258,7 +261,7 @@ def _fit_and_record(cfg: DictConfig, out: Path, started: datetime, t_start: floa
 
     if not job.settings.trainer.keep_checkpoint:
         checkpoint_path(out).unlink(missing_ok=True)
-    test_f1 = {lang: round(conds["clean"].f1, 4) for lang, conds in test.items()}
+    test_f1 = {lang: None if conds["clean"].f1 is None else round(conds["clean"].f1, 4) for lang, conds in test.items()}
     log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
     return record
 
