@@ -105,7 +105,11 @@ def _swap_into_place(new: Path, path: Path) -> None:
     # previous one beside it
     old = path.with_name(f".{path.name}{PARTIAL}{os.getpid()}-old")
     os.rename(path, old)
-    os.rename(new, path)
+    try:
+        os.rename(new, path)
+    except BaseException:  # Ctrl-C or a failure between the two: the previous folder goes back
+        os.rename(old, path)
+        raise
     shutil.rmtree(old)
 
 
@@ -120,11 +124,16 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_partials(path: Path) -> None:
-    """Temporary siblings of ``path`` (:func:`atomic_folder`) left by a writer that was killed: those whose
-    writer's process (named in them) is gone."""
-    for stale in path.parent.glob(f".{path.name}{PARTIAL}*"):
-        pid = stale.name.removeprefix(f".{path.name}{PARTIAL}").split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    """Temporary siblings of ``path`` (:func:`atomic_folder`) left by an interrupted writer: those whose writer's
+    process (named in them) is gone, or is this one (a process writes one folder at a time). A previous folder
+    that a writer killed between its two renames left aside is put back at ``path`` if nothing is there."""
+    for stale in sorted(path.parent.glob(f".{path.name}{PARTIAL}*")):
+        pid, _, role = stale.name.removeprefix(f".{path.name}{PARTIAL}").partition("-")
+        if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
+            continue
+        if role == "old" and not path.exists():
+            os.rename(stale, path)
+        else:
             shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -88,6 +88,16 @@ def _before_job_writes(write: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def abandon_started_jobs() -> list[str]:
+    """After Ctrl-C outside a job's own handling: every job folder this process still holds (its job started but did
+    not finish) is left as :func:`sparsenlp.jobdir.discard_partial` leaves it, and released; returns what each kept."""
+    kept = []
+    for out in runlock.held():
+        kept.append(jobdir.discard_partial(out))
+        runlock.release(out)
+    return kept
+
+
 def install() -> None:
     """Wrap Hydra's job-folder writes (idempotent)."""
     global _installed

@@ -126,9 +126,19 @@ def acquire(out_dir: Path) -> None:
     previous = _holder(fd)
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+    except OSError:  # a full disk: give the lock up as release() does, and let the caller report it
+        path.unlink(missing_ok=True)
+        os.close(fd)
+        raise
     _held[key] = _Held(fd, previous)
+
+
+def held() -> list[Path]:
+    """The job folders whose lock this process holds."""
+    return list(_held)
 
 
 def release(out_dir: Path) -> None:

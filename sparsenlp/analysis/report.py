@@ -151,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sparsenlp: interrupted (Ctrl-C); nothing was written (a report written before is unchanged)",
               file=sys.stderr)
+        if argv is None:  # the command itself, not a caller in the same process (a notebook, a test)
+            from sparsenlp.cli import exit_now
+
+            exit_now(130)
         return 130
 
 
