@@ -179,6 +179,7 @@ def run(cfg: DictConfig) -> RunRecord:
         except stop.JobStopped as stopped:
             stopped.detail += f"; kept: {jobdir.discard_partial(out)}"
             log.warning("stopped by %s%s", stopped.name, stopped.detail)
+            stopped.pass_on()  # submitit's requeue on its time-limit signal, after the checkpoint
             raise
         except SparseNLPError:
             jobdir.discard_partial(out)

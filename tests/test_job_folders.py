@@ -21,14 +21,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from sparsenlp import jobdir, runlock
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.training import stop
 from sparsenlp.training.checkpoint import DamagedCheckpoint, checkpoint_path, read_checkpoint, save_checkpoint
 from tests.conftest import REPO
-from tests.helpers import assert_one_line_error, cli, compose_run
+from tests.helpers import assert_one_line_error, assert_same_result, cli, compose_run
 
 
 def _job(tiny_overrides: list[str], out: Path, *extra: str) -> list[str]:
@@ -78,17 +77,6 @@ def _record(out: Path) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
-def _same_result(a: Path, b: Path) -> None:
-    """Two runs of one config ended the same: metrics, curves, masks and every weight, bit for bit."""
-    ra, rb = _record(a), _record(b)
-    assert rb["test"] == ra["test"] and rb["dev"] == ra["dev"]
-    assert rb["training"]["history"] == ra["training"]["history"]
-    assert rb["training"]["dev_history"] == ra["training"]["dev_history"]
-    assert rb["pruning"]["per_tensor"] == ra["pruning"]["per_tensor"] and rb["pruning"]["trace"] == ra["pruning"]["trace"]
-    wa, wb = load_file(a / "model" / "model.safetensors"), load_file(b / "model" / "model.safetensors")
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, tiny_overrides) -> Path:
     """An uninterrupted run of :func:`_job`."""
@@ -125,7 +113,7 @@ def test_a_checkpoint_is_resumed_only_by_the_config_that_wrote_it(tmp_path, tiny
     resumed = cli(args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _record(out)["training"]["resumed_from_step"] >= 10 and _record(out)["config"]["seed"] == 42
-    _same_result(reference, out)
+    assert_same_result(reference, out)
 
 
 @pytest.mark.slow
@@ -173,7 +161,7 @@ def test_a_checkpoint_of_another_config_or_of_none_is_refused_and_a_damaged_one_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "bit-flipped"])
-def test_a_damaged_checkpoint_is_named_and_trained_again_to_the_same_result(tmp_path, tiny_overrides, reference,
+def test_a_damaged_checkpoint_is_named_and_trained_again_to_theassert_same_result(tmp_path, tiny_overrides, reference,
                                                                             damage):
     out = tmp_path / "run"
     args = _job(tiny_overrides, out, "trainer.checkpoint_every=100", "trainer.keep_checkpoint=true")
@@ -190,7 +178,7 @@ def test_a_damaged_checkpoint_is_named_and_trained_again_to_the_same_result(tmp_
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"damaged checkpoint {checkpoint}" in (out / "sparsenlp.log").read_text()
     assert _record(out)["training"]["resumed_from_step"] is None
-    _same_result(reference, out)
+    assert_same_result(reference, out)
 
 
 # --- a second job never touches a running job's files ----------------------------------------------------------
@@ -284,7 +272,7 @@ def test_a_stop_signal_between_checkpoints_loses_no_step(tmp_path, tiny_override
     again = cli(args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _record(out)["training"]["resumed_from_step"] == step
-    _same_result(reference, out)
+    assert_same_result(reference, out)
 
 
 def test_a_stop_before_training_keeps_nothing(tmp_path, tiny_overrides, monkeypatch):

@@ -11,8 +11,9 @@ the job stops at once. Either way it ends with :class:`JobStopped`, a ``SystemEx
 submitit writes no result, so its launcher keeps waiting for the requeued job. A second signal while the
 checkpoint is written stops at once (the previous checkpoint stays: writes are atomic).
 
-A handler installed before ours for SIGUSR1/SIGUSR2 (submitit's requeue-on-preemption) runs after the
-checkpoint; SIGTERM is not passed on (submitit only logs it and waits for SIGKILL).
+A handler installed before ours for SIGUSR1/SIGUSR2 (submitit's requeue-on-timeout) runs after the checkpoint,
+when the job has said what it kept (:meth:`JobStopped.pass_on`); SIGTERM is not passed on (submitit only logs it
+and waits for SIGKILL).
 """
 from __future__ import annotations
 
@@ -28,11 +29,17 @@ PASSED_ON = (signal.SIGUSR1, signal.SIGUSR2)
 
 
 class JobStopped(SystemExit):
-    """The job stopped on a signal; ``detail`` says where (``at step 40 of 300, after writing its checkpoint``)."""
+    """The job stopped on a signal; ``detail`` says where (`` at step 40 of 300``) and, once the caller has added
+    it, what was kept."""
 
-    def __init__(self, signum: int, detail: str = "") -> None:
+    def __init__(self, signum: int, detail: str = "", previous: Any = None) -> None:
         super().__init__(128 + signum)
-        self.signum, self.detail = signum, detail
+        self.signum, self.detail, self.previous = signum, detail, previous
+
+    def pass_on(self) -> None:
+        """Give SIGUSR1/SIGUSR2 to the handler that was installed before ours (submitit's requeue: it exits)."""
+        if self.signum in PASSED_ON and callable(self.previous):
+            self.previous(self.signum, None)
 
     @property
     def name(self) -> str:
@@ -108,11 +115,9 @@ def requested() -> int | None:
 
 
 def stop(signum: int, detail: str = "", frame: FrameType | None = None) -> None:
-    """Stop the job: restore the handlers that were there before, give SIGUSR1/SIGUSR2 to the handler that was
-    installed before ours (submitit's requeue), then raise :class:`JobStopped`."""
+    """Stop the job: restore the handlers that were there before and raise :class:`JobStopped`."""
+    del frame
     previous = _handlers.previous.get(signum)
     if _handlers.installed:
         _handlers.restore()
-    if signum in PASSED_ON and callable(previous):
-        previous(signum, frame)
-    raise JobStopped(signum, detail)
+    raise JobStopped(signum, detail, previous)
