@@ -55,7 +55,9 @@ def _task_config(config: Any) -> dict[str, Any] | None:
 
 def _claim(out: Path) -> None:
     """Take the lock of the job ``run_job`` is starting and claim its folder; SparseNLPError if refused (the
-    lock is then released again)."""
+    lock is then released again). Once per job: ``run_job`` writes four times."""
+    if runlock.holds(out):
+        return
     hc = HydraConfig.get()
     runlock.acquire(out)
     config = _task_config(hc._get_parent())
@@ -79,8 +81,9 @@ def _before_job_writes(write: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             if exc.errno not in DISK_ERRNOS:
                 raise
-            jobdir.discard_partial(out)
-            runlock.release(out)
+            if runlock.holds(out):  # only this job's own folder is cleaned up
+                jobdir.discard_partial(out)
+                runlock.release(out)
             raise SparseNLPError(f"{exc.strerror}: {exc.filename or out}; free space or fix the permissions there, "
                                  "or choose another output folder (hydra.run.dir / hydra.sweep.dir)") from None
 

@@ -141,6 +141,10 @@ def held() -> list[Path]:
     return list(_held)
 
 
+def holds(out_dir: Path) -> bool:
+    return out_dir.absolute() in _held
+
+
 def release(out_dir: Path) -> None:
     """Drop ``out_dir``'s job lock if this process holds it, and the folder if the lock was all it held."""
     held = _held.pop(out_dir.absolute(), None)

@@ -6,6 +6,7 @@ reported on one line; the local record is written before anything is sent to W&B
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -31,10 +32,10 @@ from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sent
 from sparsenlp.data.facts import data_info
 from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
-from sparsenlp.identity import config_hash
-from sparsenlp.io import DISK_ERRNOS, atomic_folder
 from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
+from sparsenlp.identity import config_hash
+from sparsenlp.io import DISK_ERRNOS, atomic_folder
 from sparsenlp.models import build_model, build_tokenizer, is_hub_id
 from sparsenlp.pruning.methods import Context
 from sparsenlp.sweep_jobs import per_job_method_keys
@@ -262,7 +263,9 @@ def _fit_and_record(cfg: DictConfig, out: Path, started: datetime, t_start: floa
 
     if not job.settings.trainer.keep_checkpoint:
         checkpoint_path(out).unlink(missing_ok=True)
-    test_f1 = {lang: None if conds["clean"].f1 is None else round(conds["clean"].f1, 4) for lang, conds in test.items()}
+        with contextlib.suppress(OSError):  # the folder, if it held only the checkpoint
+            checkpoint_path(out).parent.rmdir()
+    test_f1 = {lang: None if m["clean"].f1 is None else round(m["clean"].f1, 4) for lang, m in test.items()}
     log.info("done: test F1 %s → %s", test_f1, out / records.RESULTS)
     return record
 

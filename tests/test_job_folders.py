@@ -24,6 +24,7 @@ import torch
 
 from sparsenlp import jobdir, runlock
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.identity import config_hash
 from sparsenlp.training import stop
 from sparsenlp.training.checkpoint import DamagedCheckpoint, checkpoint_path, read_checkpoint, save_checkpoint
 from tests.conftest import REPO
@@ -133,7 +134,7 @@ def test_a_sweep_relaunched_with_its_values_reordered_mixes_nothing(tmp_path, ti
     assert {p: _snapshot(sweep)[p] for p in records} == {p: before[p] for p in records}
     for job in sorted(p.parent for p in sweep.glob("*/results.json")):
         marker = json.loads((job / jobdir.MARKER).read_text())
-        assert marker["config_hash"] == jobdir.config_hash(_record(job)["config"])
+        assert marker["config_hash"] == config_hash(_record(job)["config"])
 
 
 def test_a_checkpoint_of_another_config_or_of_none_is_refused_and_a_damaged_one_named(tmp_path):
@@ -189,7 +190,8 @@ def test_a_second_job_never_touches_a_running_jobs_files(tmp_path, tiny_override
     out = tmp_path / "run"
     running = _start(_job(tiny_overrides, out, "trainer.max_steps=100000", "trainer.eval_every=1000"))
     try:
-        _wait_for(running, lambda: (out / "sparsenlp.log").is_file() and "features:" in (out / "sparsenlp.log").read_text(),
+        log = out / "sparsenlp.log"
+        _wait_for(running, lambda: log.is_file() and "features:" in log.read_text(),
                   "the job to read its data")  # long after Hydra's writes
         assert runlock.holder(out / runlock.LOCK_NAME).get("pid") == running.pid
         config_copy = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / ".hydra").iterdir()}

@@ -24,8 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sparsenlp.data", "sparsenlp.models", "sparsenlp.tokenizer_cache", "sparsenlp.pruning", "sparsenlp.training",
      "sparsenlp.evaluation"),
     ("sparsenlp.tracking", "sparsenlp.arm"),
-    ("sparsenlp.cli", "sparsenlp.train", "sparsenlp.rundir", "sparsenlp.runlock", "sparsenlp.jobdir", "sparsenlp.jobstart",
-     "sparsenlp.parentwatch", "sparsenlp.sweep_jobs",
+    ("sparsenlp.cli", "sparsenlp.train", "sparsenlp.rundir", "sparsenlp.runlock", "sparsenlp.jobdir",
+     "sparsenlp.jobstart", "sparsenlp.parentwatch", "sparsenlp.sweep_jobs",
      "sparsenlp.analysis", "sparsenlp.__main__", "sparsenlp.conf", "hydra_plugins"),
 )
 PROJECT = ("sparsenlp", "hydra_plugins")

@@ -33,7 +33,7 @@ from sparsenlp.analysis.synthetic import make_test_set, predict, write_run
 from sparsenlp.tracking import compact
 from tests.conftest import REPO
 from tests.faults import read_only_for_command
-from tests.helpers import assert_one_line_error, cli
+from tests.helpers import cli
 
 
 def _sweep(root: Path) -> Path:
@@ -70,7 +70,8 @@ def _contents(folder: Path) -> dict[str, str] | None:
 
 
 # every call that writes, moves or removes something of a report folder
-WRITES = (("pandas.DataFrame.to_csv", pd.DataFrame, "to_csv"), ("pandas.DataFrame.to_parquet", pd.DataFrame, "to_parquet"),
+WRITES = (("pandas.DataFrame.to_csv", pd.DataFrame, "to_csv"),
+          ("pandas.DataFrame.to_parquet", pd.DataFrame, "to_parquet"),
           ("Path.write_bytes", Path, "write_bytes"), ("write_text", sweep_report, "write_text"),
           ("os.link", os, "link"), ("os.rename", os, "rename"), ("os.replace", os, "replace"),
           ("rename exchange", io, "_exchange"), ("shutil.rmtree", shutil, "rmtree"))

@@ -10,9 +10,10 @@ after the interpreter started ends with one line (status 130), not a traceback f
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,24 +145,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_on_ctrl_c(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """Ctrl-C is one line and status 130; the command itself (``argv`` None) exits at once (``cli.exit_now``)."""
+
+    @functools.wraps(main)
+    def interruptible(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            print("sparsenlp: interrupted (Ctrl-C); nothing was written (a report written before is unchanged)",
+                  file=sys.stderr)
+            if argv is None:  # the command, not a caller in the same process (a notebook, a test)
+                from sparsenlp.cli import exit_now
+
+                exit_now(130)
+            return 130
+
+    return interruptible
+
+
+@_one_line_on_ctrl_c
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``sparsenlp-report``; returns the exit status."""
-    try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
-    except KeyboardInterrupt:
-        print("sparsenlp: interrupted (Ctrl-C); nothing was written (a report written before is unchanged)",
-              file=sys.stderr)
-        if argv is None:  # the command itself, not a caller in the same process (a notebook, a test)
-            from sparsenlp.cli import exit_now
-
-            exit_now(130)
-        return 130
-
-
-def _main(args: list[str]) -> int:
     from sparsenlp.analysis import wandb_commands
     from sparsenlp.analysis.sweep_report import Options
 
+    args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in (*COMMANDS, "-h", "--help"):
         args.insert(0, "table")
     ns = _parser().parse_args(args)
