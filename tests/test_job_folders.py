@@ -162,7 +162,7 @@ def test_a_checkpoint_of_another_config_or_of_none_is_refused_and_a_damaged_one_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "bit-flipped"])
-def test_a_damaged_checkpoint_is_named_and_trained_again_to_theassert_same_result(tmp_path, tiny_overrides, reference,
+def test_a_damaged_checkpoint_is_named_and_trained_again_to_the_same_result(tmp_path, tiny_overrides, reference,
                                                                             damage):
     out = tmp_path / "run"
     args = _job(tiny_overrides, out, "trainer.checkpoint_every=100", "trainer.keep_checkpoint=true")
