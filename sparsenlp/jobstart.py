@@ -16,6 +16,7 @@ the task function is unpickled from it there (joblib/loky workers, submitit, Ray
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 from collections.abc import Callable
@@ -84,6 +85,9 @@ def _before_job_writes(write: Callable[..., Any]) -> Callable[..., Any]:
             if runlock.holds(out):  # only this job's own folder is cleaned up
                 jobdir.discard_partial(out)
                 runlock.release(out)
+            else:  # the lock could not be taken: at most the empty folder Hydra has just created goes
+                with contextlib.suppress(OSError):
+                    out.rmdir()
             raise SparseNLPError(f"{exc.strerror}: {exc.filename or out}; free space or fix the permissions there, "
                                  "or choose another output folder (hydra.run.dir / hydra.sweep.dir)") from None
 
