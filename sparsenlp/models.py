@@ -18,6 +18,7 @@ from filelock import FileLock
 
 from sparsenlp import tokenizer_cache
 from sparsenlp.config.model import TRAIN_TOKENIZER, ModelConfig
+from sparsenlp.data.cache import writing
 from sparsenlp.errors import SparseNLPError
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,16 @@ def build_tokenizer(cfg: ModelConfig, corpus: Callable[[], Iterable[list[str]]],
         if cache_dir is None:
             return train_wordpiece(corpus(), cfg.vocab_size)
         folder = cache_dir / "tokenizers" / key
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock"):  # parallel sweep jobs train it once
-            cached = tokenizer_cache.load(folder)  # None if absent, or damaged (then rebuilt here)
-            if cached is None:
-                log.info("training a WordPiece tokenizer (vocab %d) on the training text", cfg.vocab_size)
-                tokenizer_cache.save(train_wordpiece(corpus(), cfg.vocab_size), folder)
+        cached = tokenizer_cache.load(folder, quiet=True)  # a complete entry needs no lock (nor a writable folder)
+        if cached is not None:
+            return cached
+        with writing(cache_dir):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(folder) + ".lock"):  # parallel sweep jobs train it once
+                cached = tokenizer_cache.load(folder)  # None if absent, or damaged (then rebuilt here)
+                if cached is None:
+                    log.info("training a WordPiece tokenizer (vocab %d) on the training text", cfg.vocab_size)
+                    tokenizer_cache.save(train_wordpiece(corpus(), cfg.vocab_size), folder)
         return cached if cached is not None else AutoTokenizer.from_pretrained(str(folder))
     location = resolve_location(str(spec))
     try:

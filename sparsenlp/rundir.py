@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.io import unwritable
 
 CALLBACK_KEY = "sparsenlp_writable_output"
 
@@ -37,25 +37,6 @@ def callback_override(argv: list[str]) -> list[str]:
     if any(arg.split("=", 1)[0] in _NO_RUN_FLAGS for arg in argv):
         return []
     return [f"++hydra.callbacks.{CALLBACK_KEY}._target_={__name__}.{WritableOutput.__name__}"]
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why files cannot be created in ``folder`` (or in its nearest existing parent, where ``mkdir -p``
-    would start), or None. A real probe file, not ``os.access``: it also sees read-only mounts, ACLs and
-    full disks, and it is right for root."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    where = "" if existing == folder else f" in {existing}"
-    if not existing.is_dir():
-        return f"{existing} is not a folder"
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".sparsenlp-write-probe-", dir=existing)
-    except OSError as exc:
-        return f"{exc.strerror or exc}{where}"
-    os.close(fd)
-    os.unlink(probe)
-    return None
 
 
 def check_writable(folder: Path, key: str) -> None:

@@ -6,7 +6,8 @@ into the same checkpoint and record. While a job runs it holds an exclusive ``fl
 the lock when the holder exits, however it exits (SIGKILL, OOM kill, node reboot on a cluster file system
 with working locks), so a lock left by a dead process is simply taken over, with a warning; a live holder
 makes the new process refuse the job with a one-line error that names it. This works for every launcher
-because it is taken in the job itself, wherever the launcher runs it.
+because it is taken in the job's own process, wherever the launcher runs it, and before Hydra writes anything
+into the folder (:mod:`sparsenlp.jobstart` calls :func:`acquire`; :func:`job_lock` holds it for the job).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -88,9 +90,22 @@ def _open_locked(path: Path) -> int | None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def job_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir``'s job lock for the block; SparseNLPError if a live process holds it."""
+@dataclass
+class _Held:
+    fd: int | None  # None: the file system has no working flock, the job runs unlocked
+    previous: dict[str, Any]  # the dead holder whose lock was taken over ({} if none)
+
+
+_held: dict[Path, _Held] = {}  # job folders whose lock this process holds
+
+
+def acquire(out_dir: Path) -> None:
+    """Take ``out_dir``'s job lock for this process (nothing if it already holds it); SparseNLPError if a live
+    process holds it. Taken before Hydra writes anything into the folder (:mod:`sparsenlp.jobstart`), so a
+    refused job touches none of the running job's files; :func:`job_lock` then holds it for the job."""
+    key = out_dir.absolute()
+    if key in _held:
+        return
     path = out_dir / LOCK_NAME
     try:
         fd = _open_locked(path)
@@ -99,7 +114,7 @@ def job_lock(out_dir: Path) -> Iterator[None]:
         log.warning("cannot lock %s (%s): this job runs without protection against a second process on its "
                     "folder", path, exc.strerror)
         path.unlink(missing_ok=True)
-        yield
+        _held[key] = _Held(None, {})
         return
     if fd is None:
         live = holder(path)
@@ -109,17 +124,48 @@ def job_lock(out_dir: Path) -> Iterator[None]:
             f"and relaunch (with trainer.checkpoint_every set, it resumes from its last checkpoint)"
         )
     previous = _holder(fd)
-    if previous:
-        log.warning("taking over the job lock of %s, which is no longer running", describe(previous))
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+    except OSError:  # a full disk: give the lock up as release() does, and let the caller report it
+        path.unlink(missing_ok=True)
+        os.close(fd)
+        raise
+    _held[key] = _Held(fd, previous)
+
+
+def held() -> list[Path]:
+    """The job folders whose lock this process holds."""
+    return list(_held)
+
+
+def holds(out_dir: Path) -> bool:
+    return out_dir.absolute() in _held
+
+
+def release(out_dir: Path) -> None:
+    """Drop ``out_dir``'s job lock if this process holds it, and the folder if the lock was all it held."""
+    held = _held.pop(out_dir.absolute(), None)
+    if held is None or held.fd is None:
+        return
+    # unlink while still holding the lock (see _open_locked), then drop a folder that held only the lock
+    (out_dir / LOCK_NAME).unlink(missing_ok=True)
+    os.close(held.fd)
+    with contextlib.suppress(OSError):
+        out_dir.rmdir()
+
+
+@contextlib.contextmanager
+def job_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s job lock for the block (taken here unless :func:`acquire` already took it);
+    SparseNLPError if a live process holds it."""
+    acquire(out_dir)
+    previous = _held[out_dir.absolute()].previous
+    if previous:  # said here, where the job's log is set up (acquire may run before)
+        log.warning("taking over the job lock of %s, which is no longer running", describe(previous))
     try:
         yield
     finally:
-        # unlink while still holding the lock (see _open_locked), then drop a folder that held only the lock
-        path.unlink(missing_ok=True)
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            out_dir.rmdir()
+        release(out_dir)

@@ -43,8 +43,9 @@ def damage(folder: Path) -> str | None:
     return None
 
 
-def load(folder: Path) -> Any | None:
-    """The tokenizer cached in ``folder``; None when there is none or it is damaged (with a warning)."""
+def load(folder: Path, quiet: bool = False) -> Any | None:
+    """The tokenizer cached in ``folder``; None when there is none or it is damaged (with a warning, unless
+    ``quiet``: a first look without the entry's lock, while a builder may be replacing it)."""
     from transformers import AutoTokenizer
 
     if not folder.is_dir():
@@ -55,7 +56,8 @@ def load(folder: Path) -> Any | None:
             return AutoTokenizer.from_pretrained(str(folder))
         except Exception as exc:  # noqa: BLE001 - tokenizers reports malformed JSON as a bare Exception
             problem = f"{folder} does not load ({type(exc).__name__}: {str(exc).strip()[:160]})"
-    log.warning("damaged tokenizer cache entry: %s; rebuilding it", problem)
+    if not quiet:
+        log.warning("damaged tokenizer cache entry: %s; rebuilding it", problem)
     return None
 
 

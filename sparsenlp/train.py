@@ -6,6 +6,7 @@ reported on one line; the local record is written before anything is sent to W&B
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -25,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
-from sparsenlp import joblog, parentwatch, rundir, runlock
+from sparsenlp import jobdir, joblog, jobstart, parentwatch, rundir, runlock
 from sparsenlp.arm import build_arm
 from sparsenlp.config import CONFIG_PATH, RunConfig, one_line, settings
 from sparsenlp.data.datamodule import NERData, corpus_key, encode_all, load_sentences
@@ -34,7 +35,9 @@ from sparsenlp.data.wikiann import LABELS
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.quantize import score_quantized
 from sparsenlp.evaluation.robustness import RobustnessSuite
+from sparsenlp.identity import config_hash
 from sparsenlp.inputs import absolute_root, require_inputs
+from sparsenlp.io import DISK_ERRNOS, atomic_folder
 from sparsenlp.models import build_model, build_tokenizer
 from sparsenlp.pruning.methods import Context
 from sparsenlp.sweep_jobs import per_job_method_keys
@@ -50,6 +53,8 @@ from sparsenlp.tracking.schema import (
     TrainingInfo,
 )
 from sparsenlp.tracking.wandb import WandbTracker, build_tracker
+from sparsenlp.training import stop
+from sparsenlp.training.checkpoint import checkpoint_path
 from sparsenlp.training.device import seed_everything
 from sparsenlp.training.post_training import (
     DenseStore,
@@ -64,6 +69,9 @@ log = logging.getLogger("sparsenlp")
 # own names, so Hydra's (deprecated) schema matching is harmless; its warning would only be noise.
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\S+' is validated against ConfigStore schema",
                         category=UserWarning)
+# every process that runs a job imports this module (the task function is unpickled from it), so Hydra's writes
+# into a job folder wait for the job's lock and identity there too (sparsenlp/jobstart.py)
+jobstart.install()
 
 
 @dataclass
@@ -107,12 +115,18 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     out = Path(s.output_dir) if out is None else out
     require_inputs(s)
     _say_left_out(s)
+    cache_dir = Path(s.data.cache_dir).expanduser() if s.data.cache_dir else None
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise SparseNLPError(f"data.cache_dir={cache_dir} is a file, not a folder; point data.cache_dir at a folder "
+                             "(it is created if missing), or data.cache_dir=null to run without a cache")
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
     suite = RobustnessSuite(s.perturbation, s.eval_langs)
     data = load_sentences(s.data, s.train_langs, s.eval_langs)
-    cache_dir = Path(s.data.cache_dir).expanduser() if s.data.cache_dir else None
+    if not any(tag != "O" for sentence in data.dev.sentences for tag in sentence.tags):
+        raise SparseNLPError(f"the dev set of lang={','.join(s.train_langs)} ({len(data.dev.sentences)} sentences) has "
+                             "no entity, so dev F1 cannot select a model; raise data.dev_limit or fix its dev file")
     tokenizer = build_tokenizer(s.model, data.train_corpus, corpus_key(s.data, s.train_langs), cache_dir)
     cache = encode_all(data, s.data, tokenizer)
     suite.prepare(data, s.data, s.languages, tokenizer)  # entity pools: missing entity types fail here
@@ -122,7 +136,7 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     seed_everything(s.seed)  # once: model initialisation, dropout and everything after draw from here
     model = build_model(s.model, tokenizer, LABELS)
     trainer = Trainer(model, data.train, data.dev, LABELS, s.trainer, seed=s.seed,
-                      pad_id=int(tokenizer.pad_token_id), output_dir=out)
+                      pad_id=int(tokenizer.pad_token_id), output_dir=out, identity=config_hash(config))
     pruner = None if s.method.is_dense(s.pruning) else s.method.build(
         s.pruning, Context(trainer.model, s.schedule, trainer.total_steps, s.seed))
     if isinstance(pruner, OneShotPruner):
@@ -188,19 +202,52 @@ def run(cfg: DictConfig) -> RunRecord:
         assert done is not None
         return done
     records.refuse_other(out, config)
+    with stop.handled():
+        try:
+            jobdir.claim(out, config)  # normally done before Hydra wrote here (sparsenlp/jobstart.py); a no-op then
+            return _fit_and_record(cfg, out, started, t_start)
+        except jobdir.ForeignFolder:
+            raise  # another config's folder: nothing in it is this job's to remove
+        except stop.JobStopped as stopped:
+            stopped.detail += f"; kept: {jobdir.discard_partial(out)}"
+            log.warning("stopped by %s%s", stopped.name, stopped.detail)
+            stopped.pass_on()  # submitit's requeue on its time-limit signal, after the checkpoint
+            raise
+        except SparseNLPError:
+            jobdir.discard_partial(out)
+            raise
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            kept = jobdir.discard_partial(out)
+            raise _disk_fault(exc, cfg, out, kept) from None
+
+
+def _disk_fault(exc: OSError, cfg: DictConfig, out: Path, kept: str) -> SparseNLPError:
+    """A full disk, a quota or missing permissions, on one line naming the path, the fix and what was kept."""
+    path = Path(exc.filename) if exc.filename else out
+    cache = Path(str(cfg.data.cache_dir)).expanduser().absolute() if cfg.data.cache_dir else None
+    if cache is not None and path.absolute().is_relative_to(cache):
+        fix = ("free space there or make it writable, or choose another cache with data.cache_dir=/path/to/folder "
+               "(or data.cache_dir=null)")
+    elif path.absolute().is_relative_to(out.absolute()):
+        fix = "free space there and relaunch, or choose another output folder (hydra.run.dir / hydra.sweep.dir)"
+    else:
+        fix = "free space or fix the permissions there"
+    return SparseNLPError(f"{exc.strerror or exc}: {path}; {fix} (kept: {kept})")
+
+
+def _fit_and_record(cfg: DictConfig, out: Path, started: datetime, t_start: float) -> RunRecord:
+    """Build, fit, evaluate and record one job (``run`` handles what a stop or failure leaves)."""
     if cfg.trainer.cpu_threads:
         torch.set_num_threads(int(cfg.trainer.cpu_threads))
     log.info("torch runs on %d CPU threads (trainer.cpu_threads=%s)", torch.get_num_threads(), cfg.trainer.cpu_threads)
-
-    try:
-        job = build_job(cfg, out)
-    except SparseNLPError:
-        records.discard_run_dir(out)
-        raise
+    job = build_job(cfg, out)
     trainer, data, timings = job.trainer, job.data, job.timings
 
     with job.tracker as tracker:
-        training = _fit(job, tracker)
+        with stop.deferred():  # a stop signal while training: checkpoint at the next step boundary, then stop
+            training = _fit(job, tracker)
         timings["train_seconds"] = training.train_seconds
 
         t = time.perf_counter()
@@ -236,15 +283,18 @@ def run(cfg: DictConfig) -> RunRecord:
             timings=timings,
             versions=records.versions(),
         )
+        if job.settings.trainer.save_model:  # before the record, which says that everything is on disk
+            with atomic_folder(out / "model") as folder:
+                trainer.model.save_pretrained(folder)
+                job.tokenizer.save_pretrained(folder)
         records.write(out, record, predictions)
         tracker.log_final(record)
 
-    if job.settings.trainer.save_model:
-        trainer.model.save_pretrained(out / "model")
-        job.tokenizer.save_pretrained(out / "model")
     if not job.settings.trainer.keep_checkpoint:
-        (out / "checkpoints" / "last.pt").unlink(missing_ok=True)
-    test_f1 = {lang: round(conds["clean"].f1, 4) for lang, conds in test.items()}
+        checkpoint_path(out).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder, if it held only the checkpoint
+            checkpoint_path(out).parent.rmdir()
+    test_f1 = {lang: None if m["clean"].f1 is None else round(m["clean"].f1, 4) for lang, m in test.items()}
     log.info("done in %.0f s: test F1 %s → %s", time.perf_counter() - t_start, test_f1, out / records.RESULTS)
     return record
 

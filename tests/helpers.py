@@ -57,6 +57,24 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     return errors[0]
 
 
+def assert_same_result(reference: Path, resumed: Path) -> None:
+    """Two runs of one config (``trainer.save_model=true``) ended the same: metrics, the logged curves, masks and
+    every weight, bit for bit."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = (json.loads((run / "results.json").read_text()) for run in (reference, resumed))
+    assert b["test"] == a["test"] and b["dev"] == a["dev"]
+    assert b["training"]["history"] == a["training"]["history"]
+    assert b["training"]["dev_history"] == a["training"]["dev_history"]
+    assert b["pruning"]["per_tensor"] == a["pruning"]["per_tensor"] and b["pruning"]["trace"] == a["pruning"]["trace"]
+    weights_a, weights_b = (load_file(run / "model" / "model.safetensors") for run in (reference, resumed))
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # same masks, same values
+
+
 def sweep_overrides(tiny_overrides: list[str]) -> list[str]:
     """A tiny sweep job logging offline to W&B, one CPU thread a job."""
     return [o for o in tiny_overrides if not o.startswith("logger=")] + [

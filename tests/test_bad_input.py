@@ -28,6 +28,10 @@ CLI_CASES = {
     "sparsity with pruning=dense": (["pruning.sparsity=0.5"], "no effect with pruning=dense"),
     "misspelt key added with +": (["+trainer.lrr=1"], "+trainer.lrr is not a config key; did you mean trainer.lr?"),
     "misspelt key": (["trainer.max_step=10"], "trainer.max_step is not a config key; did you mean trainer.max_steps?"),
+    "misspelt key without +": (["trainer.lrr=1"], "trainer.lrr is not a config key; did you mean trainer.lr?"),
+    "more updates than steps": (["pruning=global_magnitude", "schedule=cubic", "schedule.updates=50",
+                                 "trainer.max_steps=20"],
+                                "train longer (trainer.epochs or trainer.max_steps) or lower schedule.updates"),
     "schedule without masks": (["pruning=dense", "schedule=cubic"], "pruning=dense does not run under schedule=cubic"),
     "seed below 0": (["seed=-5"], "seed=-5 must be in [0, 4294967295]"),
     "seed too large": (["seed=99999999999999999999"], "seed=99999999999999999999 must be in [0, 4294967295]"),
@@ -174,3 +178,12 @@ def test_lang_all_without_files_for_some_languages_uses_those_that_have_them(tin
     assert record["arm"]["train_langs"] == ["sw"]
 
 
+def test_a_dev_set_without_entities_fails_before_training(tiny_overrides, wikiann_root, tmp_path):
+    """Dev F1 selects the model: without a gold entity it does not exist, so the run stops (not selected on 0)."""
+    import re
+
+    root = _copy_lang(wikiann_root, tmp_path / "data")
+    dev = root / "sw" / "dev"
+    dev.write_text(re.sub(r"\t[BI]-[A-Z]+", "\tO", dev.read_text(encoding="utf-8")), encoding="utf-8")
+    _fails([*tiny_overrides, "lang=sw", f"data.root={root}"], tmp_path,
+           r"the dev set of lang=sw \(100 sentences\) has no entity, so dev F1 cannot select a model")

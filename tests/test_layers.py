@@ -24,9 +24,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sparsenlp.data", "sparsenlp.models", "sparsenlp.tokenizer_cache", "sparsenlp.pruning", "sparsenlp.training",
      "sparsenlp.evaluation", "sparsenlp.inputs"),
     ("sparsenlp.tracking", "sparsenlp.arm"),
-    ("sparsenlp.cli", "sparsenlp.train", "sparsenlp.rundir", "sparsenlp.runlock", "sparsenlp.parentwatch", "sparsenlp.sweep_jobs",
-     "sparsenlp.job_configs", "sparsenlp.sweep_plan", "sparsenlp.joblog", "sparsenlp.analysis", "sparsenlp.__main__",
-     "sparsenlp.conf", "hydra_plugins"),
+    ("sparsenlp.cli", "sparsenlp.train", "sparsenlp.rundir", "sparsenlp.runlock", "sparsenlp.jobdir",
+     "sparsenlp.jobstart", "sparsenlp.parentwatch", "sparsenlp.sweep_jobs", "sparsenlp.job_configs",
+     "sparsenlp.sweep_plan", "sparsenlp.joblog", "sparsenlp.analysis", "sparsenlp.__main__", "sparsenlp.conf",
+     "hydra_plugins"),
 )
 PROJECT = ("sparsenlp", "hydra_plugins")
 

@@ -7,7 +7,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,36 +21,10 @@ import pytest
 from sparsenlp import runlock
 from sparsenlp.tracking import joblist
 from tests.conftest import REPO
+from tests.faults import read_only_for_command
 from tests.helpers import assert_one_line_error, cli
 
 # --- an output folder that cannot be written -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def read_only_for_command(folder: Path) -> Iterator[list[str]]:
-    """A command prefix under which ``folder`` is read-only. Root ignores permission bits, so as root the
-    folder becomes a read-only bind mount in a private mount namespace of the command (nothing changes for
-    any other process); otherwise it and its subfolders are chmod 0o555 until the block ends."""
-    if os.geteuid() != 0:
-        folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
-        for each in folders:
-            each.chmod(0o555)
-        try:
-            yield []
-        finally:
-            for each in folders:
-                each.chmod(0o755)
-        return
-    if shutil.which("unshare") is None:
-        pytest.skip("running as root, and without unshare(1) root cannot make a folder read-only for a test")
-    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-              'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', str(folder)]
-    probe = subprocess.run([*prefix, "touch", str(folder / "probe")], capture_output=True, text=True)
-    if probe.returncode == 0 or (folder / "probe").exists():
-        pytest.fail(f"the read-only mount did not stop a write: {probe.stderr}")
-    if "Read-only file system" not in probe.stderr:
-        pytest.skip(f"running as root, and root cannot make a read-only mount here: {probe.stderr.strip()}")
-    yield prefix
 
 
 @pytest.fixture

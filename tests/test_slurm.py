@@ -1,25 +1,27 @@
 """Sweeps through SLURM for real: a one-node cluster started by the tests (tests/slurm.py) runs a
 ``hydra/launcher=submitit_slurm`` sweep to complete records; a study larger than the cluster's MaxArraySize goes in
 as several arrays from a launch that returns at once (followed with ``sparsenlp-report status``), each job granted
-a GPU and reading its model and data from a shared folder offline; and a job requeued mid-training (``scontrol
-requeue``) resumes from its checkpoint to exactly the result of an uninterrupted run."""
+a GPU and reading its model and data from a shared folder offline; a job requeued mid-training (``scontrol
+requeue``) resumes from its checkpoint to exactly the result of an uninterrupted run; stopped between checkpoints
+(``scontrol requeue``, the time limit's signal), it checkpoints where it is and loses no step."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from tests.conftest import REPO
-from tests.helpers import cli
 from sparsenlp.analysis import status
 from sparsenlp.tracking import joblist
 from tests.conftest import MBERT_TOKENIZER
+from tests.helpers import assert_same_result, cli
 from tests.slurm import MAX_ARRAY_SIZE, PARTITION, SlurmCluster, slurm_cluster  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -143,44 +145,85 @@ def _train_overrides(tiny_overrides: list[str]) -> list[str]:
             "trainer.cpu_threads=1"]
 
 
-def test_requeued_job_resumes_to_the_result_of_an_uninterrupted_run(slurm_cluster, tmp_path, tiny_overrides):
-    overrides = _train_overrides(tiny_overrides)
+def _stopped_sweep(cluster: SlurmCluster, tmp_path: Path, overrides: list[str], ready: Callable[[Path], bool],
+                   stop: Callable[[str], None]) -> tuple[Path, Path, str]:
+    """An uninterrupted run of ``overrides`` and the same job as a one-job SLURM sweep, stopped with ``stop(job id)``
+    once ``ready(job folder)`` and left to finish; returns the two run folders and the job id."""
     reference = tmp_path / "uninterrupted"
     ok = cli([*overrides, f"hydra.run.dir={reference}"])
     assert ok.returncode == 0, ok.stderr[-3000:]
-
     sweep = tmp_path / "sweep"
     main = subprocess.Popen([sys.executable, "-m", "sparsenlp", "-m", *LAUNCHER, f"hydra.sweep.dir={sweep}",
-                             *overrides], cwd=REPO, env=slurm_cluster.env, stdout=subprocess.PIPE,
+                             *overrides], cwd=REPO, env=cluster.env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    checkpoint = None
+    job_dir = None
     try:
-        while not (checkpoint is not None and checkpoint.is_file() and
-                   torch.load(checkpoint, weights_only=False)["step"] >= 5):
-            if checkpoint is None and (sweep / joblist.JOBS).is_file():
+        while not (job_dir is not None and ready(job_dir)):
+            if job_dir is None and (sweep / joblist.JOBS).is_file():
                 (job_dir,) = _job_dirs(sweep)
-                checkpoint = job_dir / "checkpoints" / "last.pt"
             if main.poll() is not None:
-                pytest.fail(f"the sweep ended before its job could be requeued:\n{main.stdout.read()[-3000:]}")
+                pytest.fail(f"the sweep ended before its job could be stopped:\n{main.stdout.read()[-3000:]}")
             time.sleep(0.2)
         (job,) = _job_ids(sweep)
-        slurm_cluster.run("scontrol", "requeue", job)  # SLURM stops the job and queues it again
+        stop(job)
         output, _ = main.communicate(timeout=600)
     finally:
         if main.poll() is None:
             main.kill()
-    assert main.returncode == 0, output[-3000:] + slurm_cluster.logs()
-    assert _states(slurm_cluster, job) == ["REQUEUED", "COMPLETED"]
+    assert main.returncode == 0, output[-3000:] + cluster.logs()
+    assert _states(cluster, job) == ["REQUEUED", "COMPLETED"]
+    return reference, job_dir, job
 
+
+def test_requeued_job_resumes_to_the_result_of_an_uninterrupted_run(slurm_cluster, tmp_path, tiny_overrides):
+    def checkpointed(job: Path) -> bool:
+        checkpoint = job / "checkpoints" / "last.pt"
+        return checkpoint.is_file() and torch.load(checkpoint, weights_only=False)["step"] >= 5
+
+    # SLURM stops the job and queues it again
+    reference, job, _ = _stopped_sweep(slurm_cluster, tmp_path, _train_overrides(tiny_overrides), checkpointed,
+                                       lambda job_id: slurm_cluster.run("scontrol", "requeue", job_id))
     a = json.loads((reference / "results.json").read_text())
-    b = json.loads((job_dir / "results.json").read_text())
+    b = json.loads((job / "results.json").read_text())
     assert a["training"]["resumed_from_step"] is None and b["training"]["resumed_from_step"] >= 5
-    assert "taking over the job lock" in (job_dir / "sparsenlp.log").read_text()  # the killed run's lock
-    assert b["test"] == a["test"] and b["dev"] == a["dev"]
-    assert b["training"]["history"] == a["training"]["history"]
-    assert b["training"]["dev_history"] == a["training"]["dev_history"]
-    assert b["pruning"]["per_tensor"] == a["pruning"]["per_tensor"] and b["pruning"]["trace"] == a["pruning"]["trace"]
-    weights_a = load_file(reference / "model" / "model.safetensors")
-    weights_b = load_file(job_dir / "model" / "model.safetensors")
-    assert weights_a.keys() == weights_b.keys()
-    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # same masks, same values
+    # the requeue's SIGTERM: the first run checkpointed where it was and released its lock on the way out
+    assert "stopped by SIGTERM at step" in (job / "sparsenlp.log").read_text()
+    assert_same_result(reference, job)
+
+
+# --- a stop signal between checkpoints -----------------------------------------------------------------------------
+
+
+def _no_checkpoint_overrides(tiny_overrides: list[str]) -> list[str]:
+    """The requeue test's job without any periodic checkpoint, and a dev evaluation (a log line) every 20 steps."""
+    replaced = {"trainer.checkpoint_every": "null", "trainer.eval_every": "20"}
+    return [o for o in _train_overrides(tiny_overrides) if o.split("=", 1)[0] not in replaced] + [
+        f"{key}={value}" for key, value in replaced.items()]
+
+
+@pytest.mark.parametrize("how", ["scontrol requeue", "time-limit signal"])
+def test_a_job_stopped_between_checkpoints_resumes_at_the_step_where_it_stopped(slurm_cluster, tmp_path,
+                                                                                tiny_overrides, how):
+    """``scontrol requeue`` sends SIGTERM (SIGKILL KillWait = 2 s later); the time limit's signal is what
+    ``signal_delay_s`` asks SLURM for (submitit's SIGUSR2), after which submitit requeues the job itself. Either
+    way the job writes a checkpoint at the step it is in and exits; the requeued job resumes at that very step
+    (there is no other checkpoint) and ends bit-identical to an uninterrupted run."""
+
+    def training(job: Path) -> bool:
+        return (job / "sparsenlp.log").is_file() and "step 20: dev F1" in (job / "sparsenlp.log").read_text()
+
+    def stop(job_id: str) -> None:
+        if how == "scontrol requeue":
+            slurm_cluster.run("scontrol", "requeue", job_id)
+        else:
+            slurm_cluster.run("scancel", "--signal=USR2", job_id)
+
+    reference, job, _ = _stopped_sweep(slurm_cluster, tmp_path, _no_checkpoint_overrides(tiny_overrides), training,
+                                       stop)
+    text = (job / "sparsenlp.log").read_text()
+    signame = "SIGTERM" if how == "scontrol requeue" else "SIGUSR2"
+    stopped = re.search(rf"stopped by {signame} at step (\d+) of 300; kept: its checkpoint", text)
+    assert stopped, text[-3000:]
+    resumed = json.loads((job / "results.json").read_text())["training"]["resumed_from_step"]
+    assert resumed == int(stopped.group(1)) >= 20
+    assert_same_result(reference, job)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,11 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from sparsenlp import jobdir, runlock
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.tracking import records
 from sparsenlp.tracking.schema import ARM_FIELDS, CLEAN, RunRecord
+from sparsenlp.training.checkpoint import checkpoint_path
 
 log = logging.getLogger("sparsenlp")
 
@@ -79,9 +83,44 @@ def _reason(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+HYDRA_OUTPUT = ".hydra"  # Hydra's config copy (hydra.output_subdir): every job folder Hydra ran has one
+
+
+def unfinished_jobs(sweep_dir: str | Path) -> list[str]:
+    """One note per job folder below ``sweep_dir`` without a ``results.json``: a folder where a job started (Hydra's
+    ``.hydra``, sparsenlp's ``.job.json``) but did not finish, because it still runs, was stopped or failed."""
+    notes = []
+    for folder, subfolders, files in os.walk(sweep_dir):
+        if HYDRA_OUTPUT not in subfolders and jobdir.MARKER not in files:
+            continue
+        subfolders.clear()  # a job folder is not searched further
+        if records.RESULTS in files:
+            continue
+        here = Path(folder)
+        holder = runlock.holder(here / runlock.LOCK_NAME)
+        state = f"held by {runlock.describe(holder)}, " if holder else ""
+        checkpoint = "; it holds a checkpoint to resume from" if checkpoint_path(here).is_file() else ""
+        notes.append(f"{here}: no results.json ({state}the job still runs, was stopped or failed: see its log"
+                     f"{checkpoint})")
+    return notes
+
+
+def missing_metrics(loaded: Iterable[tuple[Path, RunRecord]]) -> list[str]:
+    """One note per test language × condition whose F1 some records leave missing (no gold entity), with the
+    reason and the number of runs: missing, never counted as 0."""
+    found: Counter[tuple[str, str, str]] = Counter()
+    for _, record in loaded:
+        for lang, conditions in record.test.items():
+            for condition, metrics in conditions.items():
+                if metrics.f1 is None:
+                    found[(lang, condition, metrics.missing or "not computed")] += 1
+    return [f"F1 of {lang} on {condition} is missing in {n} run(s): {reason}; those rows have no F1 (never 0) and "
+            "no comparison" for (lang, condition, reason), n in sorted(found.items())]
+
+
 def load_records(sweep_dir: str | Path) -> tuple[list[tuple[Path, RunRecord]], list[str]]:
     """(run dir, record) of every complete record, and one note per record skipped (unreadable, incomplete,
-    or from another schema version) naming its file and why."""
+    or from another schema version) naming its file and why, and per job folder without a record."""
     paths = find_results(sweep_dir)
     loaded, skipped = [], []
     for path in paths:
@@ -92,6 +131,7 @@ def load_records(sweep_dir: str | Path) -> tuple[list[tuple[Path, RunRecord]], l
             skipped.append(f"{path}: {what} ({_reason(exc)})")
         except (OSError, ValueError) as exc:
             skipped.append(f"{path}: not readable JSON ({str(exc).splitlines()[0][:120]})")
+    skipped += unfinished_jobs(sweep_dir)
     for note in skipped:
         log.warning("skipping %s", note)
     if not loaded:

@@ -12,6 +12,7 @@ process.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ def _one_language(lang: str, load: Callable[[str], list[Cell]], **kwargs) -> Com
     return compare_to_dense(load(lang), correction=None, **kwargs)
 
 
+def _leave_interrupts_to_the_parent() -> None:
+    """In a worker: Ctrl-C reaches the whole process group; the parent stops the pool and reports it on one line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], jobs: int = 1,
                       confidence: float = 0.95, correction: str = "holm", alpha: float = 0.05,
                       family: Sequence[str] = FAMILY, pie_levels: Sequence[str] = LEVELS, n_examples: int = 0,
@@ -82,7 +88,8 @@ def compare_languages(load: Callable[[str], list[Cell]], langs: Sequence[str], j
         parts = [work(lang) for lang in langs]
     else:
         # spawn, not fork: the caller may hold threads (torch, a notebook kernel) that fork would copy half-way
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_leave_interrupts_to_the_parent) as pool:
             parts = list(pool.map(work, langs))
     table = stats.adjust(_frame([p.significance for p in parts], stats.COLUMNS), correction, alpha, family,
                          allow_unreplicated)

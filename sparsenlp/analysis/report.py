@@ -4,20 +4,25 @@ figures and a Markdown summary.
 The CLI only parses arguments, prints notes and calls :mod:`sparsenlp.analysis.sweep_report`, which
 computes everything before anything is written (bad input leaves no partial report); the analysis itself
 lives in ``collect``, ``sweep_comparison``, ``stats``, ``pie_floor``, ``figures`` and ``summary``, which a
-notebook uses directly.
+notebook uses directly. The analysis modules are imported inside :func:`main`, so that Ctrl-C at any point
+after the interpreter started ends with one line (status 130), not a traceback from the middle of an import.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sparsenlp.analysis import status, sweep_report, wandb_commands
-from sparsenlp.analysis.sweep_report import Options
 from sparsenlp.errors import SparseNLPError
+from sparsenlp.io import DISK_ERRNOS, unwritable
+
+if TYPE_CHECKING:
+    from sparsenlp.analysis.sweep_report import Options
 
 COMMANDS = ("table", "pie", "dashboard", "sync", "status")
 # The report was written, but some results.json could not be used (named in the report): a script that
@@ -29,9 +34,22 @@ def _note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
+def check_output(out: Path) -> None:
+    """Before any work: the report can be written to ``out`` (SparseNLPError naming the folder and the fix)."""
+    from sparsenlp.analysis import sweep_report
+
+    sweep_report.check_report_folder(out)
+    problem = unwritable(out)
+    if problem is not None:
+        raise SparseNLPError(f"cannot write the report to {out} ({problem}); choose a writable folder with --out")
+
+
 def run_table(sweep_dir: Path, out: Path, options: Options) -> list[str]:
     """``sparsenlp-report table``: runs.csv/.parquet, significance.csv, pie.csv, pie_examples.csv, figures,
     summary.md; returns the records it had to skip."""
+    from sparsenlp.analysis import sweep_report
+
+    check_output(out)
     report = sweep_report.analyse(sweep_dir, options)
     for note in report.notes:
         _note(note)
@@ -44,6 +62,9 @@ def run_table(sweep_dir: Path, out: Path, options: Options) -> list[str]:
 def run_pie(sweep_dir: Path, out: Path, options: Options) -> list[str]:
     """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md, figures/pie_vs_sparsity.png; returns the
     records it had to skip."""
+    from sparsenlp.analysis import sweep_report
+
+    check_output(out)
     report = sweep_report.analyse(sweep_dir, options, draw={"pie_vs_sparsity"})
     for note in report.notes:
         _note(note)
@@ -57,6 +78,8 @@ def run_pie(sweep_dir: Path, out: Path, options: Options) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from sparsenlp.analysis import status, wandb_commands
+
     parser = argparse.ArgumentParser(
         prog="sparsenlp-report",
         description="Collect a sweep's results.json files into one tidy table, compare every sparse arm with its "
@@ -65,9 +88,10 @@ def _parser() -> argparse.ArgumentParser:
                     "mixed model) and draw the study's figures.",
         epilog="`sparsenlp-report SWEEP_DIR` is `sparsenlp-report table SWEEP_DIR`, which computes the PIEs too "
                "(pie.csv); `pie` writes only the PIE outputs, for chosen conditions. "
-               "Outputs go to SWEEP_DIR/report/ unless --out says otherwise. Exit status: 0 report written from "
-               f"every results.json; {EXIT_SKIPPED} report written but some results.json were unusable (named in "
-               "the report); 1 nothing written.",
+               "Outputs go to SWEEP_DIR/report/ unless --out says otherwise, a folder the report replaces whole "
+               "(an interrupted report leaves the previous one). Exit status: 0 report written from every job; "
+               f"{EXIT_SKIPPED} report written but some results.json or prediction files were unusable, or some job "
+               "folders have no results.json (all named in the report); 1 nothing written; 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", metavar="{table,pie,dashboard,sync,status}", required=True)
     table = commands.add_parser(
@@ -134,8 +158,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_on_ctrl_c(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """Ctrl-C is one line and status 130; the command itself (``argv`` None) exits at once (``cli.exit_now``)."""
+
+    @functools.wraps(main)
+    def interruptible(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except KeyboardInterrupt:
+            print("sparsenlp: interrupted (Ctrl-C); nothing was written (a report written before is unchanged)",
+                  file=sys.stderr)
+            if argv is None:  # the command, not a caller in the same process (a notebook, a test)
+                from sparsenlp.cli import exit_now
+
+                exit_now(130)
+            return 130
+
+    return interruptible
+
+
+@_one_line_on_ctrl_c
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``sparsenlp-report``; returns the exit status."""
+    from sparsenlp.analysis import status, wandb_commands
+    from sparsenlp.analysis.sweep_report import Options
+
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in (*COMMANDS, "-h", "--help"):
         args.insert(0, "table")
@@ -166,8 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SparseNLPError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        print(f"sparsenlp error: cannot write the report to {out} ({exc.strerror}: {exc.filename}); free space "
+              "there or choose another folder with --out (a report written there before is unchanged)",
+              file=sys.stderr)
+        return 1
     if skipped:
-        _note(f"{len(skipped)} results.json skipped (named in the report); exit status {EXIT_SKIPPED}")
+        _note(f"{len(skipped)} records or files skipped (named in the report's 'Skipped records'); exit status "
+              f"{EXIT_SKIPPED}")
         return EXIT_SKIPPED
     return 0
 

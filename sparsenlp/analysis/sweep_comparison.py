@@ -16,11 +16,17 @@ The statistics run in worker processes, one language at a time
 (:func:`~sparsenlp.analysis.dense_comparison.compare_languages`): the parent sends each worker a plan of
 run directories (:class:`CellSpec`), and the worker reads the predictions itself, from each prediction
 file's compact ``.npz`` companion when there is one (:mod:`sparsenlp.tracking.compact`) and from the
-JSONL otherwise (runs written before companions existed).
+JSONL otherwise (runs written before companions existed). A damaged companion (a truncated file, whose zip
+directory does not open) is found before the work starts and rebuilt from its JSONL where the sweep can be
+written (else the JSONL is read); one that fails later, while read, is replaced by its JSONL too. A run whose
+prediction file for a condition is missing or unusable is left out of that condition's comparisons and named
+among the report's skipped files (exit status 3), never silently.
 """
 from __future__ import annotations
 
+import logging
 import warnings
+import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +43,8 @@ from sparsenlp.evaluation.pie import LEVELS, load_predictions
 from sparsenlp.tracking import compact, records
 from sparsenlp.tracking.compact import CompactPredictions
 from sparsenlp.tracking.schema import ARM_FIELDS, DENSE
+
+log = logging.getLogger("sparsenlp")
 
 CELL = ("lang", "arm", "sparsity", "condition")
 # the arm's dimensions, carried into every output table next to the cell's arm name
@@ -83,23 +91,56 @@ class Plan:
     cells: dict[str, tuple[CellSpec, ...]]
     index: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
-def _has_predictions(run_dir: str, condition: str, quantization: str) -> bool:
+def _opens(companion: Path) -> str | None:
+    """Why ``companion``'s zip directory does not open (a truncated file), or None; reads only the directory."""
+    try:
+        with zipfile.ZipFile(companion):
+            return None
+    except (OSError, zipfile.BadZipFile) as exc:
+        return str(exc)
+
+
+def _prediction_problem(run_dir: str, condition: str, quantization: str, notes: list[str]) -> str | None:
+    """Why a run's predictions for a condition cannot be used, or None. A truncated companion is rebuilt from its
+    JSONL where the run folder can be written (else the JSONL is read), with a note."""
     path = records.predictions_path(Path(run_dir), condition, quantization)
-    return path.is_file() or compact.companion_path(path).is_file()
+    companion = compact.companion_path(path)
+    damage = _opens(companion) if companion.is_file() else None
+    if damage is None:
+        return None if companion.is_file() or path.is_file() else "no prediction file"
+    if not path.is_file():
+        return f"{companion} is damaged ({damage}) and there is no JSONL to rebuild it from"
+    try:
+        rows = load_predictions(path)
+    except (SparseNLPError, OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{companion} is damaged ({damage}) and {path.name} does not read either ({type(exc).__name__})"
+    try:
+        compact.write(companion, rows)
+        notes.append(f"{companion} was damaged ({damage}); rebuilt from {path.name}")
+    except OSError as exc:  # a sweep that cannot be written: the worker reads the JSONL instead
+        notes.append(f"{companion} is damaged ({damage}) and cannot be rebuilt ({exc.strerror}); {path.name} is read "
+                     "instead")
+    return None
 
 
 def _describe(keys: Mapping[str, object]) -> str:
     return " ".join(f"{k}={v}" for k, v in keys.items())
 
 
-def _usable(table: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """The rows whose run has a prediction file for the row's condition, one run per population and seed (a
-    seed trained twice, e.g. a relaunched job, keeps its first run directory); a note for each left out."""
-    found = [_has_predictions(*key) for key in zip(table["run_dir"], table["condition"], table["quantization"])]
-    for (run_dir, condition), _ in table[[not f for f in found]].groupby(["run_dir", "condition"], sort=True):
-        notes.append(f"{run_dir}: no prediction file for condition={condition}; left out of its comparisons")
+def _usable(table: pd.DataFrame, notes: list[str], skipped: list[str]) -> pd.DataFrame:
+    """The rows whose run has a usable prediction file for the row's condition, one run per population and seed (a
+    seed trained twice, e.g. a relaunched job, keeps its first run directory); a note for each seed left out, a
+    skipped entry for each prediction file missing or unusable."""
+    keys = list(dict.fromkeys(zip(table["run_dir"], table["condition"], table["quantization"])))
+    problems = {key: _prediction_problem(*key, notes) for key in keys}
+    found = [problems[key] is None for key in zip(table["run_dir"], table["condition"], table["quantization"])]
+    for (run_dir, condition, quantization), problem in problems.items():
+        if problem is not None:
+            path = records.predictions_path(Path(run_dir), condition, quantization)
+            skipped.append(f"{path}: {problem}; the run is left out of the comparisons of condition={condition}")
     table = table[found].sort_values(["seed", "run_dir"], kind="stable")
     repeated = _repeated_seed(table)
     for key, g in table[repeated].groupby(POPULATION, sort=True):
@@ -127,7 +168,8 @@ def plan(table: pd.DataFrame, conditions: Sequence[str] | None = None) -> Plan:
                                  f"{', '.join(sorted(set(table['condition'])))}")
         table = table[table["condition"].isin(list(conditions))]
     notes: list[str] = []
-    table = _usable(table.assign(arm=cell_arms(table), sparsity=table["target_sparsity"]), notes)
+    skipped: list[str] = []
+    table = _usable(table.assign(arm=cell_arms(table), sparsity=table["target_sparsity"]), notes, skipped)
     is_dense = table["method"] == DENSE
     dense = table[is_dense].groupby(list(MATCH), sort=False).agg(
         dense=("run_dir", tuple), dense_seeds=("seed", _seeds)).reset_index()
@@ -159,16 +201,28 @@ def plan(table: pd.DataFrame, conditions: Sequence[str] | None = None) -> Plan:
     words = table.drop_duplicates("lang").set_index("lang")["test_sentences"].to_dict()
     order = sorted(cells, key=lambda lang: (-words.get(lang, 0), lang))
     frame = index[[*CELL, *DIMENSIONS, *DATA_FACTS, "dense_seeds", "sparse_seeds"]]
-    return Plan({lang: tuple(cells[lang]) for lang in order}, frame, notes)
+    return Plan({lang: tuple(cells[lang]) for lang in order}, frame, notes, skipped)
 
 
 def read_predictions(run_dir: str | Path, condition: str, quantization: str = "none") -> CompactPredictions:
-    """One run's predictions on one test condition: the companion ``.npz`` if there is one, else the JSONL."""
+    """One run's predictions on one test condition: the companion ``.npz`` if there is one and it reads, else the
+    JSONL (SparseNLPError naming the file if that cannot be read either)."""
     path = records.predictions_path(Path(run_dir), condition, quantization)
     companion = compact.companion_path(path)
     if companion.is_file():
-        return compact.read(companion, path)
-    return CompactPredictions.from_rows(load_predictions(path), path)
+        try:
+            return compact.read(companion, path)
+        except compact.DamagedCompanion as exc:
+            if not path.is_file():
+                raise
+            log.warning("%s; reading %s instead", exc.message, path)
+    try:
+        return CompactPredictions.from_rows(load_predictions(path), path)
+    except SparseNLPError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SparseNLPError(f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); re-run that run, or "
+                             "delete its folder to leave it out") from None
 
 
 def load_cells(cells: Mapping[str, Sequence[CellSpec]], lang: str) -> list[stats.Cell]:
@@ -205,6 +259,7 @@ class SweepComparison:
     examples: pd.DataFrame
     index: pd.DataFrame
     notes: list[str]
+    skipped: list[str] = field(default_factory=list)
 
 
 def _described(df: pd.DataFrame, index: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
@@ -233,7 +288,7 @@ def compare_sweep(table: pd.DataFrame, jobs: int = 1, correction: str = "holm", 
     facts = language_facts(table)
     return SweepComparison(_described(result.significance, work.index, facts),
                            _described(result.pie, work.index, facts),
-                           _described(result.examples, work.index, facts), work.index, notes)
+                           _described(result.examples, work.index, facts), work.index, notes, work.skipped)
 
 
 def baseline_runs(table: pd.DataFrame) -> pd.DataFrame:

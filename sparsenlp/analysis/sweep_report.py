@@ -15,31 +15,38 @@ condition × sparsity: :mod:`sparsenlp.analysis.covariates`), ``strength.csv``
 (:mod:`sparsenlp.analysis.strength`: each condition's measured strength per language next to the dense gap,
 and the conditions that did not apply), ``calibration.csv`` (the one-shot arms' comparisons split by calibration
 data: language × calibration language per method and target), ``figures/*.png`` and ``summary.md``.
+
+A report folder is replaced whole (:func:`sparsenlp.io.atomic_folder`): the new report is written into a
+temporary sibling, next to the files of the old folder that this command does not make (a ``pie`` run keeps
+the table's files, both keep ``dashboard.json``), and swapped into place in one step. An interrupted write
+(Ctrl-C, a kill, a full disk) leaves the previous report as it was, never new tables next to an old summary.
+A folder holding anything but report files is refused, so ``--out`` never replaces a user's own files.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import os
+import shutil
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pandas as pd
 
-from sparsenlp.analysis import (
-    collect,
-    covariates,
-    figures,
-    provenance,
-    strength,
-    summary,
-)
-from sparsenlp.analysis.sweep_comparison import (
-    SweepComparison,
-    baseline_runs,
-    compare_sweep,
-)
+from sparsenlp.analysis import collect, covariates, figures, provenance, strength, summary
+from sparsenlp.analysis.sweep_comparison import SweepComparison, baseline_runs, compare_sweep
+from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import LEVELS
-from sparsenlp.io import write_text
+from sparsenlp.io import atomic_folder, remove_stale_partials, write_text
+
+FIGURES = "figures"
+TABLES = ("pie.csv", "pie_examples.csv", "covariates.csv", "strength.csv", "calibration.csv")
+# every file a report folder may hold: what `table`, `pie` and `dashboard --dry-run` write, and nothing else
+REPORT_FILES = frozenset({"runs.csv", "runs.parquet", "significance.csv", *TABLES, "summary.md", "pie.md",
+                          "dashboard.json"})
+PIE_FIGURE = PurePath(FIGURES, "pie_vs_sparsity.png")
+PIE_FILES = frozenset({PurePath("pie.csv"), PurePath("pie_examples.csv"), PurePath("pie.md"), PIE_FIGURE})
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,8 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
                                    n_examples=options.n_examples if options.pie else 0, conditions=options.conditions,
                                    allow_unreplicated=options.allow_unreplicated)
         from_runs, run_notes = early.result()
-    notes = list(comparison.notes)
+    notes = list(comparison.notes) + collect.missing_metrics(loaded)
+    skipped = skipped + comparison.skipped
     if not options.pie:
         notes.append("PIEs not computed (--no-pie)")
     covariate_rows = pd.DataFrame(columns=list(covariates.COLUMNS))
@@ -141,47 +149,75 @@ def analyse(sweep_dir: str | Path, options: Options = Options(), draw: bool | Co
 
 def _write_figures(report: SweepReport, out: Path, names: Sequence[str]) -> None:
     for name in names:
-        path = out / "figures" / f"{name}.png"
+        path = out / FIGURES / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(report.figures[name])
 
 
 def _write_tables(report: SweepReport, out: Path, names: Sequence[str]) -> None:
-    """The named optional tables when they have rows; an earlier report's copies are removed otherwise
-    (``--no-pie``, no covariate model), so no table outlives its data."""
+    """The named optional tables when they have rows (none otherwise: ``--no-pie``, no covariate model)."""
     frames = {"pie.csv": report.comparison.pie, "pie_examples.csv": report.comparison.examples,
               "covariates.csv": report.covariates, "strength.csv": report.strength,
               "calibration.csv": figures.calibration_matrix(report.comparison.significance)}
     for name, frame in ((name, frames[name]) for name in names):
-        if frame.empty:
-            (out / name).unlink(missing_ok=True)
-        else:
+        if not frame.empty:
             frame.to_csv(out / name, index=False)
+
+
+def check_report_folder(out: Path) -> None:
+    """``out`` may be replaced by a report: it does not exist, or holds only report files (SparseNLPError)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SparseNLPError(f"--out {out} is a file; choose a folder for the report with --out")
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out)
+        report_file = (str(rel) in REPORT_FILES or rel == PurePath(FIGURES)
+                       or (rel.parent == PurePath(FIGURES) and rel.suffix == ".png"))
+        if not report_file:
+            raise SparseNLPError(f"--out {out} holds {path}, which is not part of a report, and a report replaces its "
+                                 "folder whole; choose a new or empty folder with --out")
+
+
+@contextmanager
+def _replacing(out: Path, made_here: Callable[[PurePath], bool]) -> Iterator[Path]:
+    """A temporary sibling of ``out`` that replaces it whole when the block succeeds; it starts with the files of
+    ``out`` that this command does not make (``made_here`` is False), hard-linked (never rewritten in place)."""
+    check_report_folder(out)
+    remove_stale_partials(out)
+    with atomic_folder(out) as tmp:
+        for path in sorted(out.rglob("*")) if out.is_dir() else ():
+            rel = path.relative_to(out)
+            if path.is_file() and not made_here(rel):
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, tmp / rel)
+                except OSError:  # a file system without hard links
+                    shutil.copy2(path, tmp / rel)
+        yield tmp
 
 
 def write(report: SweepReport, out: str | Path) -> list[Path]:
     """runs.csv/.parquet, significance.csv, strength.csv, pie.csv, pie_examples.csv, covariates.csv, figures/*.png,
-    summary.md. Figures and tables of an earlier report in ``out`` that this one does not make are removed, so none
-    outlives its data."""
+    summary.md, replacing the folder whole. An earlier report's tables, figures and ``pie.md`` are not kept, so none
+    outlives its data; ``dashboard.json`` is."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "figures").glob("*.png"):
-        if stale.stem not in report.figures:
-            stale.unlink()
-    report.table.to_csv(out / "runs.csv", index=False)
-    report.table.to_parquet(out / "runs.parquet", index=False)
-    report.comparison.significance.to_csv(out / "significance.csv", index=False)
-    _write_tables(report, out, ("pie.csv", "pie_examples.csv", "covariates.csv", "strength.csv", "calibration.csv"))
-    _write_figures(report, out, list(report.figures))
-    write_text(out / "summary.md", report.summary)
+    with _replacing(out, lambda rel: str(rel) != "dashboard.json") as tmp:
+        report.table.to_csv(tmp / "runs.csv", index=False)
+        report.table.to_parquet(tmp / "runs.parquet", index=False)
+        report.comparison.significance.to_csv(tmp / "significance.csv", index=False)
+        _write_tables(report, tmp, TABLES)
+        _write_figures(report, tmp, list(report.figures))
+        write_text(tmp / "summary.md", report.summary)
     return sorted(p for p in out.rglob("*") if p.is_file())
 
 
 def write_pie(report: SweepReport, out: str | Path) -> list[Path]:
-    """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md and figures/pie_vs_sparsity.png."""
+    """``sparsenlp-report pie``: pie.csv, pie_examples.csv, pie.md and figures/pie_vs_sparsity.png, in a folder
+    replaced whole that keeps the other files of an earlier report there."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tables(report, out, ("pie.csv", "pie_examples.csv"))
-    write_text(out / "pie.md", report.pie_page)
-    _write_figures(report, out, [n for n in report.figures if n == "pie_vs_sparsity"])
+    with _replacing(out, lambda rel: rel in PIE_FILES) as tmp:
+        _write_tables(report, tmp, ("pie.csv", "pie_examples.csv"))
+        write_text(tmp / "pie.md", report.pie_page)
+        _write_figures(report, tmp, [n for n in report.figures if n == PIE_FIGURE.stem])
     return [out / "pie.csv", out / "pie_examples.csv", out / "pie.md"]

@@ -111,6 +111,9 @@ def local_split(root: Path, lang: str, split: str) -> Path:
     """The file of a local split; SparseNLPError naming what is missing and the fix (checked before a sweep
     starts, and by every job before it reads anything)."""
     lang_dir = root / lang
+    if root.exists() and not root.is_dir():
+        raise SparseNLPError(f"data.root {root} is a file, not a folder; set data.root to the folder that holds "
+                             "<lang>/train, dev and test, or use data.source=hub")
     if not root.is_dir():
         raise SparseNLPError(f"data.root {root} does not exist; set data.root to the WikiANN folder or use data.source=hub")
     if not lang_dir.is_dir():

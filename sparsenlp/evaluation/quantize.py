@@ -140,7 +140,8 @@ def evaluate_quantized(model: torch.nn.Module, tests: Mapping[str, Split], label
             int8_pred, int8_s = timed_predictions(int8, split, labels, batch_size, pad_id)
             fp32_m, int8_m = ner_metrics(gold, fp32_pred, metrics_mode), ner_metrics(gold, int8_pred, metrics_mode)
             per_language[lang] = {
-                "fp32": fp32_m, "int8": int8_m, "f1_change": int8_m.f1 - fp32_m.f1,
+                "fp32": fp32_m, "int8": int8_m,
+                "f1_change": None if None in (int8_m.f1, fp32_m.f1) else int8_m.f1 - fp32_m.f1,
                 "token_agreement": token_agreement(fp32_pred, int8_pred),
                 "fp32_seconds": fp32_s, "int8_seconds": int8_s,
             }

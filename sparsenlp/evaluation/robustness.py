@@ -230,8 +230,13 @@ class RobustnessSuite:
         return test, robustness, predictions
 
 
-def gap(clean_f1: float, perturbed_f1: float) -> dict[str, float | None]:
-    """Absolute drop in F1 and the drop relative to clean F1 (None when clean F1 is 0)."""
+def gap(clean_f1: float | None, perturbed_f1: float | None) -> dict[str, float | str | None]:
+    """Absolute drop in F1 and the drop relative to clean F1 (None when clean F1 is 0); without an F1 on either
+    side (a test set without gold entities) no gap at all, with the reason, never a gap of 0."""
+    if clean_f1 is None or perturbed_f1 is None:
+        side = "clean" if clean_f1 is None else "perturbed"
+        return {"f1": perturbed_f1, "gap": None, "gap_ratio": None,
+                "missing": f"the {side} test set has no gold entity: F1 and the gap are undefined"}
     drop = clean_f1 - perturbed_f1
     return {"f1": perturbed_f1, "gap": drop, "gap_ratio": drop / clean_f1 if clean_f1 > 0 else None}
 

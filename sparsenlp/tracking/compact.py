@@ -146,9 +146,13 @@ def write(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
         np.savez(handle, **arrays)
 
 
-def _bad(path: Path, why: str) -> SparseNLPError:
-    return SparseNLPError(f"{path} is not a valid prediction companion ({why}); delete it and the JSONL next to "
-                          "it is read instead")
+class DamagedCompanion(SparseNLPError):
+    """A companion file that cannot be used (truncated, bit-flipped, of another layout)."""
+
+
+def _bad(path: Path, why: str) -> DamagedCompanion:
+    return DamagedCompanion(f"{path} is not a valid prediction companion ({why}); delete it and the JSONL next to "
+                            "it is read instead")
 
 
 def read(path: Path, source: Path | None = None) -> CompactPredictions:
@@ -160,8 +164,12 @@ def read(path: Path, source: Path | None = None) -> CompactPredictions:
             if missing:
                 raise _bad(path, f"lacks {missing}")
             arrays = {name: data[name] for name in ARRAYS}
-    except (OSError, ValueError) as exc:
-        raise _bad(path, str(exc).splitlines()[0][:120]) from None
+    except DamagedCompanion:
+        raise
+    # truncation and bit flips surface as BadZipFile, EOFError, ValueError, zlib.error, ... (a bad CRC-32 of a
+    # member is found when numpy reads it through zipfile): all mean damage
+    except Exception as exc:  # noqa: BLE001
+        raise _bad(path, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
     if int(arrays["format"]) != FORMAT:
         raise _bad(path, f"format {int(arrays['format'])}, this version reads {FORMAT}")
     n, offsets = len(arrays["ids"]), arrays["offsets"]

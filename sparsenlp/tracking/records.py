@@ -112,16 +112,3 @@ def git_revision() -> str | None:
     except (subprocess.SubprocessError, OSError):
         return None
     return f"{rev}-dirty" if dirty else rev
-
-
-def discard_run_dir(out_dir: Path) -> None:
-    """After bad input: remove what Hydra created for this job (config copy, log), leaving no partial run."""
-    if (out_dir / RESULTS).exists() or not out_dir.is_dir():
-        return
-    shutil.rmtree(out_dir / ".hydra", ignore_errors=True)
-    for log_file in out_dir.glob("*.log"):
-        log_file.unlink(missing_ok=True)
-    try:
-        out_dir.rmdir()
-    except OSError:
-        pass

@@ -207,7 +207,7 @@ class LossEntry(_Model):
 class DevEntry(_Model):
     step: int
     f1: float
-    precision: float
+    precision: Optional[float] = Field(description="null: the model predicted no entity")
     recall: float
     eligible: bool = Field(description="the selection rule let this evaluation compete (never before the final "
                            "sparsity)")
@@ -254,10 +254,13 @@ class TrainingInfo(_Model):
 
 
 class Score(_Model):
-    precision: Fraction
-    recall: Fraction
-    f1: Fraction
+    """Span P/R/F1; a ratio whose denominator is 0 is null, never 0, and ``missing`` says why."""
+
+    precision: Optional[Fraction] = Field(description="null: no predicted entity")
+    recall: Optional[Fraction] = Field(description="null: no gold entity")
+    f1: Optional[Fraction] = Field(description="null: no gold entity")
     support: Optional[int] = None
+    missing: Optional[str] = Field(default=None, description="why a value above is null")
 
 
 class Metrics(Score):
@@ -279,12 +282,14 @@ class Strength(_Model):
 
 class Gap(_Model):
     """Perturbed F1 and its drop from clean F1, absolute and relative (None when clean F1 is 0), next to the
-    strength of the perturbation that caused it."""
+    strength of the perturbation that caused it. Without an F1 on either side (no gold entity) the gap is null,
+    never 0, and ``missing`` says why."""
 
-    f1: float
-    gap: float
+    f1: Optional[float]
+    gap: Optional[float]
     gap_ratio: Optional[float]
     strength: Strength
+    missing: Optional[str] = Field(default=None, description="why the gap is null")
 
 
 class EntityPoolInfo(_Model):
@@ -350,7 +355,8 @@ class PruningInfo(_Model):
 
 
 class QuantizedLanguage(_Model):
-    f1_change: float = Field(description="int8 F1 minus fp32 F1 on the clean test set")
+    f1_change: Optional[float] = Field(description="int8 F1 minus fp32 F1 on the clean test set; null without an "
+                                      "F1 (no gold entity)")
     token_agreement: Fraction = Field(description="share of words with the same predicted tag")
     fp32_seconds: float
     int8_seconds: float

@@ -235,17 +235,22 @@ def final_metrics(record: RunRecord) -> dict[str, float]:
 
 
 def _condition_metrics(test: dict[str, Any], robustness: dict[str, Any]) -> dict[str, float]:
+    """Means over languages leave out what a language does not have (a condition that does not apply, an F1
+    without gold entities): a missing value is never counted as 0, and a key without any value is not logged."""
     row: dict[str, float] = {}
     per_key: dict[str, list[float]] = {}
     several = len(test) > 1
     for lang, conditions in test.items():
         for condition, metrics in conditions.items():
+            if metrics.f1 is None:
+                continue
             key = "test/f1" if condition == CLEAN else f"test/{safe(condition)}/f1"
             per_key.setdefault(key, []).append(metrics.f1)
             if several:
                 row[f"test/{safe(lang)}/{safe(condition)}/f1"] = metrics.f1
         for condition, gap in robustness.get(lang, {}).items():
-            per_key.setdefault(f"robustness/{safe(condition)}/gap", []).append(gap.gap)
+            if gap.gap is not None:
+                per_key.setdefault(f"robustness/{safe(condition)}/gap", []).append(gap.gap)
             if gap.gap_ratio is not None:
                 per_key.setdefault(f"robustness/{safe(condition)}/gap_ratio", []).append(gap.gap_ratio)
     row.update({key: fmean(values) for key, values in per_key.items()})

@@ -29,13 +29,9 @@ from sparsenlp.evaluation.metrics import ner_metrics
 from sparsenlp.evaluation.predict import autocast_context, predict_tags
 from sparsenlp.tracking.schema import DevEntry, LossEntry, Metrics, SelectionInfo, TrainingInfo
 from sparsenlp.training.callbacks import Callback
-from sparsenlp.training.checkpoint import load_checkpoint, save_checkpoint
-from sparsenlp.training.device import (
-    resolve_amp_dtype,
-    resolve_device,
-    rng_state,
-    set_rng_state,
-)
+from sparsenlp.training import stop
+from sparsenlp.training.checkpoint import DamagedCheckpoint, checkpoint_path, load_checkpoint, save_checkpoint
+from sparsenlp.training.device import resolve_amp_dtype, resolve_device, rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +68,15 @@ class Trainer:
     """Fits ``model`` on ``train``, selects on ``dev``; callbacks hook into the loop (pruning, tracking)."""
 
     def __init__(self, model: torch.nn.Module, train: Split, dev: Split, labels: Sequence[str],
-                 cfg: TrainerConfig, seed: int, pad_id: int, output_dir: Path | None = None) -> None:
+                 cfg: TrainerConfig, seed: int, pad_id: int, output_dir: Path | None = None,
+                 identity: str | None = None) -> None:
         if train.features is None or dev.features is None:
             raise ValueError("encode the splits before training")
         self.cfg = cfg
         self.train, self.dev, self.labels = train, dev, list(labels)
         self.seed, self.pad_id, self.metrics_mode = seed, pad_id, cfg.metrics_mode
         self.output_dir = output_dir
+        self.identity = identity  # the job's config hash: its checkpoints carry it, a resume requires it
         self.device = resolve_device(cfg.device)
         self.amp_dtype = resolve_amp_dtype(cfg.precision, self.device)
         self.batch_size = cfg.batch_size
@@ -160,7 +158,7 @@ class Trainer:
         scheduler = _linear_schedule(optimizer, warmup, self.total_steps)
         eval_steps = self._eval_steps()
         ckpt_every = cfg.checkpoint_every
-        ckpt_path = self.output_dir / "checkpoints" / "last.pt" if self.output_dir is not None else None
+        ckpt_path = checkpoint_path(self.output_dir) if self.output_dir is not None else None
         best: dict[str, Any] = {"f1": None, "step": None, "state": None}
         clip = cfg.max_grad_norm
         group = cfg.group_by_length
@@ -174,8 +172,8 @@ class Trainer:
         # the running loss stays on the device and is read back only when logged: no per-batch GPU sync
         running_loss, running_n = torch.zeros((), device=self.device), 0
 
-        if ckpt_path is not None and cfg.resume and ckpt_path.is_file():
-            state = load_checkpoint(ckpt_path, self.model, optimizer, scheduler, self.callbacks)
+        state = self._resume(ckpt_path, optimizer, scheduler) if cfg.resume else None
+        if state is not None:
             self.step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
             self.history, self.dev_history = state["history"], state["dev_history"]
             best = state["best"]
@@ -230,15 +228,21 @@ class Trainer:
                     train_seconds += time.perf_counter() - tick
                     self._evaluate_and_select(best)
                     tick = time.perf_counter()
-                if ckpt_every and ckpt_path is not None and self.step % ckpt_every == 0:
+                # a stop signal (stop.deferred) is obeyed here, at a step boundary, after a checkpoint
+                signum = stop.requested()
+                if ckpt_path is not None and ((ckpt_every and self.step % ckpt_every == 0) or signum is not None):
                     train_seconds += time.perf_counter() - tick
-                    save_checkpoint(ckpt_path, model=self.model, optimizer=optimizer, scheduler=scheduler,
+                    save_checkpoint(ckpt_path, identity=self.identity, model=self.model, optimizer=optimizer,
+                                    scheduler=scheduler,
                                     callbacks=self.callbacks, step=self.step, epoch=epoch,
                                     batch_in_epoch=batch_in_epoch, history=self.history,
                                     dev_history=self.dev_history, best=best, seen_windows=seen_windows,
                                     seen_tokens=seen_tokens, train_seconds=train_seconds, rng=rng_state(),
                                     running_loss=running_loss.detach().cpu(), running_n=running_n)
                     tick = time.perf_counter()
+                if signum is not None:
+                    progress.close()
+                    stop.stop(signum, f" at step {self.step} of {self.total_steps}")
             if batch_in_epoch >= len(batches):
                 epoch, batch_in_epoch = epoch + 1, 0
         train_seconds += time.perf_counter() - tick
@@ -264,6 +268,18 @@ class Trainer:
         return SelectionInfo(rule=self.cfg.selection, after=self.cfg.select_after if best_rule else None,
                              eligible_steps=self.eligible_steps, candidates=len(self.eligible_steps),
                              step=best["step"], dev_f1=best["f1"])
+    def _resume(self, path: Path | None, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, Any] | None:
+        """The loop state of this job's checkpoint, restored into model, optimizer, scheduler and callbacks; None
+        without one. A damaged checkpoint is reported, deleted and trained again from step 0 (same config and
+        seed: the same result); one of another config stops the job (SparseNLPError)."""
+        if path is None or not path.is_file():
+            return None
+        try:
+            return load_checkpoint(path, self.identity, self.model, optimizer, scheduler, self.callbacks)
+        except DamagedCheckpoint as exc:
+            log.warning("damaged checkpoint %s (%s): deleting it and training from step 0", exc.path, exc.reason)
+            path.unlink(missing_ok=True)
+            return None
 
     def _evaluate_and_select(self, best: dict[str, Any]) -> None:
         metrics, _ = self.evaluate(self.dev)
