@@ -162,7 +162,7 @@ def test_a_record_of_another_config_is_never_overwritten(tiny_overrides, tmp_pat
     records.write(out, make_record(), {})
     before = (out / records.RESULTS).read_bytes()
     result = cli([*tiny_overrides, "lang=sw", f"hydra.run.dir={out}"])
-    assert_one_line_error(result, f"{out} holds the record of another config", "which is kept", "hydra.run.dir=")
+    assert_one_line_error(result, f"job folder {out} belongs to another config", "hydra.run.dir=")
     assert (out / records.RESULTS).read_bytes() == before
 
 
