@@ -417,3 +417,42 @@ def test_unreplicated_comparisons_are_crosses_and_not_in_the_means(forty_languag
     expected = clean[clean["tier"] == "low"].groupby("sparsity")["delta_f1"].mean()
     assert _lines(ax)["low mean"] == pytest.approx(expected.tolist())
     assert any("unreplicated" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_allowed_unreplicated_comparisons_are_drawn_as_the_table_tests_them(forty_languages):
+    """With ``--allow-unreplicated`` the table gives one-seed rows verdicts: the figure then draws them as tested
+    languages in the means, with no "not tested" cross."""
+    from sparsenlp.analysis.stats import adjust
+
+    _, sig, _, _ = forty_languages
+    allowed = adjust(sig, allow_unreplicated=True)
+    assert set(allowed.loc[allowed["lang"] == "yo", "verdict"]) <= {"better", "worse", "indistinguishable"}
+    fig = figures.delta_vs_dense(allowed)
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections if c.get_label().endswith("unreplicated")) == 0
+    clean = allowed[(allowed["condition"] == "clean") & (allowed["arm"] == sorted(set(allowed["arm"]))[0])]
+    assert _lines(ax)["low mean"] == pytest.approx(
+        clean[clean["tier"] == "low"].groupby("sparsity")["delta_f1"].mean().tolist())
+    assert not any("not tested" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_absolute_and_relative_means_are_over_the_same_languages():
+    """A language whose dense F1 is 0 has no relative change: it is left out of the absolute mean too, as in the
+    summary's tables."""
+    sig = significance_table(LANGS)
+    low = sig[(sig["arm"] == ARMS[0]) & (sig["tier"] == "low")]
+    zero = low["lang"].iloc[0]
+    sig.loc[(sig["lang"] == zero) & (sig["arm"] == ARMS[0]), "rel_delta_f1"] = np.nan
+    kept = low[low["lang"] != zero]
+    for relative, value in ((False, "delta_f1"), (True, "rel_delta_f1")):
+        ax = figures.delta_vs_dense(sig, relative=relative).axes[0]
+        assert _lines(ax)["low mean"] == pytest.approx(kept.groupby("sparsity")[value].mean().tolist())
+
+
+def test_heatmap_rows_name_a_training_size_only_where_every_panel_trained_on_it():
+    sig = significance_table(LANGS)
+    other = sig["arm"] == ARMS[1]
+    sig.loc[other & (sig["lang"] == "de"), "train_size"] = 1000  # that arm trained de on fewer sentences
+    labels = {t.get_text().split(" ")[1].strip("()"): t.get_text()
+              for t in figures.delta_heatmap(sig).axes[0].get_yticklabels()}
+    assert not labels["de"].endswith("k") and labels["ar"].endswith("k")

@@ -276,11 +276,15 @@ def test_excess_interval_is_the_t_interval_of_the_per_seed_rates_without_sentenc
 def test_small_populations_are_flagged():
     runs = seed_runs(50, range(6), miss=0.3, test_seed=4)
     table = pie_floor_table([Cell("de", "d1", 0.5, "clean", runs[:1], runs[3:5]),
+                             Cell("de", "d2", 0.5, "clean", runs[:2], runs[4:6]),
                              Cell("de", "s1", 0.5, "clean", runs[:3], runs[4:5]),
-                             Cell("de", "ok", 0.5, "clean", runs[:2], runs[4:6])], levels=("sentence",))
+                             Cell("de", "ok", 0.5, "clean", runs[:3], runs[4:6])], levels=("sentence",))
     flags = table.set_index("arm")
-    assert flags["too_small"].to_dict() == {"d1": True, "s1": True, "ok": False}
+    assert flags["too_small"].to_dict() == {"d1": True, "d2": True, "s1": True, "ok": False}
     assert np.isnan(flags.loc["d1", "noise_floor"]) and np.isfinite(flags.loc["s1", "noise_floor"])
+    # two dense seeds: each one's reference is the other, so the two floor rows are one and their spread is 0
+    _, floor = disagreement(np.array([[0, 1, 2, 0], [1, 1, 0, 0]]), np.array([[0, 0, 0, 0], [1, 1, 1, 1]]))
+    assert (floor[0] == floor[1]).all() and np.isfinite(flags.loc["d2", "noise_floor"])
     with pytest.raises(SparseNLPError, match="unknown PIE level"):
         pie_floor_table([Cell("de", "ok", 0.5, "clean", runs[:4], runs[4:6])], levels=("entity",))
 

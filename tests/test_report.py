@@ -260,7 +260,8 @@ def test_pie_rates_and_floors_equal_pie_floor_on_the_prediction_files(sweep, rep
     pie = pd.read_csv(report / "pie.csv")
     assert set(PIE) <= set(pie.columns) and set(pie["condition"]) == set(CONDITIONS)
     assert len(pie) == len(LANGS) * 2 * len(CONDITIONS) * 2  # × sentence and token level
-    assert (pie["too_small"] == (pie["n_sparse"] < 2)).all()  # 2 + 2 seeds give a floor; 1 sparse seed does not
+    # 3 dense and 2 sparse seeds are needed: with 2 dense seeds the floor has no seed spread (pie_floor.py)
+    assert (pie["too_small"] == ((pie["n_sparse"] < 2) | (pie["n_dense"] < 3))).all()
     for lang in LANGS:
         dense = _predictions(sweep, lang, "char_noise@0.1", "dense-s1", "dense-s2")
         sparse = _predictions(sweep, lang, "char_noise@0.1", "layerwise-s1")

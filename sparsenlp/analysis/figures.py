@@ -39,6 +39,7 @@ from matplotlib.patches import Patch
 from scipy import stats as scipy_stats
 
 from sparsenlp.analysis.collect import EMPTY
+from sparsenlp.analysis.stats import UNREPLICATED
 
 DENSE = "dense"
 MIN_BAND = 3  # languages a mean needs for its t-interval to be drawn
@@ -290,7 +291,19 @@ def robustness(runs: pd.DataFrame, arm: str, metric: str = "f1", ncols: int = 4)
 
 
 def _replicated(rows: pd.DataFrame) -> np.ndarray:
+    """Rows the table tested: replicated ones, and unreplicated ones too when the report was asked to
+    (``--allow-unreplicated`` gives them a verdict), so figures and tables always agree."""
+    if "verdict" in rows:
+        return (rows["verdict"] != UNREPLICATED).to_numpy()
     return rows["replicated"].astype(bool).to_numpy() if "replicated" in rows else np.ones(len(rows), dtype=bool)
+
+
+def _in_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """The tested rows whose absolute and relative ΔF1 are both defined: the languages every mean is over, as in
+    the summary's tables (a language with dense F1 = 0 has no relative change, so it is in neither mean)."""
+    kept = rows[_replicated(rows)]
+    both = [c for c in ("delta_f1", "rel_delta_f1") if c in kept]
+    return kept[kept[both].notna().all(axis=1)] if both else kept
 
 
 def delta_vs_dense(sig: pd.DataFrame, relative: bool = False, condition: str = "clean",
@@ -322,7 +335,7 @@ def delta_vs_dense(sig: pd.DataFrame, relative: bool = False, condition: str = "
                        alpha=0.7, linewidths=0.6, label=f"_{tier} not significant")
             ax.scatter(x[~replicated], t[value][~replicated], s=12, marker="x", color=color, alpha=0.7,
                        linewidths=0.6, label=f"_{tier} unreplicated")
-            g = group_means(t[replicated], ["sparsity"], value)
+            g = group_means(_in_means(t), ["sparsity"], value)
             if not g.empty:
                 _band(ax, g["sparsity"], g, color, f"{tier} mean", zorder=3)
         ax.axhline(0.0, color="black", linewidth=0.8)
@@ -393,10 +406,13 @@ def _delta_grid(sub: pd.DataFrame, panels: dict[str, pd.DataFrame], column: str,
     fig = Figure(figsize=(2.3 + 0.52 * len(columns) * len(panels) + 1.0, height), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     names = sub.drop_duplicates("lang").set_index("lang")
+    # a size on the shared language axis only where every panel trained on the same number of sentences
+    sizes = sub.groupby("lang")["train_size"].unique() if "train_size" in sub else pd.Series(dtype=object)
 
     def label(lang: str) -> str:
         name = f"{names.loc[lang, 'name']} ({lang})" if "name" in names else lang
-        return f"{name} {names.loc[lang, 'train_size'] / 1000:g}k" if "train_size" in names else name
+        size = sizes.get(lang)
+        return f"{name} {size[0] / 1000:g}k" if size is not None and len(size) == 1 else name
 
     image = None
     for ax, (panel, rows) in zip(axes, panels.items()):

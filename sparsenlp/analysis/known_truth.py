@@ -93,7 +93,8 @@ def population_f1(theta: float, seed_sd: float) -> float:
     return float(((2.0 * tp / (pred + mean_gold)) * _WEIGHTS).sum())
 
 
-def shift_for(theta: float, seed_sd: float, delta_f1: float) -> float:
-    """The θ of a population whose estimand is ``delta_f1`` away from that of θ's (same seed spread)."""
-    target = population_f1(theta, seed_sd) + delta_f1
+def shift_for(theta: float, seed_sd: float, delta_f1: float, reference_sd: float | None = None) -> float:
+    """The θ of a population with seed spread ``seed_sd`` whose estimand is ``delta_f1`` away from that of the
+    population (θ, ``reference_sd``) (by default the same spread): with other spreads, ΔF1 = 0 is still a null."""
+    target = population_f1(theta, seed_sd if reference_sd is None else reference_sd) + delta_f1
     return brentq(lambda t: population_f1(t, seed_sd) - target, theta - 6.0, theta + 6.0, xtol=1e-12)

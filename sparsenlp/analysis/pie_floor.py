@@ -1,4 +1,4 @@
-"""PIE rates with a noise floor and an interval that counts seed variation, from as few as 2 + 2 seeds.
+"""PIE rates with a noise floor and an interval that counts seed variation, from 3 dense and 2 sparse seeds.
 
 A PIE (:mod:`sparsenlp.evaluation.pie`, Hooker et al. 2019) is a unit whose modal prediction differs between
 a population of sparse runs and one of dense runs. Dense seeds already disagree among themselves, so a PIE
@@ -22,8 +22,9 @@ inferential rate is therefore taken **per seed**, where seeds are replicates:
   (:func:`~sparsenlp.evaluation.pie.find_pies`'s ``fraction``); descriptive, and the sentences quoted as
   examples are these PIEs.
 
-``too_small``: fewer than 2 seeds on a side. With one dense seed there is no floor; with one sparse seed
-the interval is over sentences only. Such rows are never counted in a summary. At ``level="token"`` the
+``too_small``: fewer than 3 dense or 2 sparse seeds. With one dense seed there is no floor; with two, each
+dense seed's reference is the other one, so both floor rows are the same and the floor's seed spread is 0 by
+construction (the interval is then too narrow); with one sparse seed the interval is over sentences only. Such rows are never counted in a summary. At ``level="token"`` the
 rates are tokens over tokens, and sentences remain the unit of sampling (tokens of one sentence are not
 independent).
 """
@@ -42,7 +43,8 @@ from sparsenlp.analysis.stats import Cell, check_cell, language_groups
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.evaluation.pie import LEVELS, modal_codes
 
-MIN_SEEDS = 2  # per side, for a floor and an interval that counts seed variation
+MIN_DENSE_SEEDS = 3  # with 2, each dense seed's reference is the other: both floor rows are one, no seed spread
+MIN_SPARSE_SEEDS = 2  # for an interval that counts the sparse seeds' variation
 COLUMNS = (
     "lang", "arm", "sparsity", "condition", "level", "pie_rate", "noise_floor", "excess", "excess_se", "excess_df",
     "excess_ci_low", "excess_ci_high", "excess_p", "pie_rate_all", "n_dense", "n_sparse", "reference_seeds",
@@ -80,8 +82,8 @@ def pie_row(cell: Cell, level: str, test: TestSet, dense: np.ndarray, sparse: np
     row = {"lang": cell.lang, "arm": cell.arm, "sparsity": float(cell.sparsity), "condition": cell.condition,
            "level": level, "pie_rate_all": float(np.mean(modal_codes(sparse) != modal_codes(dense))),
            "n_dense": n_dense, "n_sparse": n_sparse, "reference_seeds": n_dense - 1, "n_units": int(dense.shape[1]),
-           "too_small": min(n_dense, n_sparse) < MIN_SEEDS}
-    if n_dense < MIN_SEEDS:  # no dense seed to leave out: no floor
+           "too_small": n_dense < MIN_DENSE_SEEDS or n_sparse < MIN_SPARSE_SEEDS}
+    if n_dense < 2:  # no dense seed to leave out: no floor
         return {**row, **{c: math.nan for c in ("pie_rate", "noise_floor", "excess", "excess_se", "excess_df",
                                                   "excess_ci_low", "excess_ci_high", "excess_p")}}
     rate, floor = disagreement(dense, sparse)

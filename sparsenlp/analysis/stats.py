@@ -15,9 +15,9 @@ F1: its rows are ``undefined``, never 0.
 (:func:`sparsenlp.analysis.crossed.contrast`). Each run's F1 is linearised into per-sentence values whose
 mean is the run's F1; the variance of ΔF1 is the seed part (the spread of run F1 around each population's
 seed mean, per-run noise included) plus the part of sentence sampling that does not cancel between the
-populations (they tag the same sentences). The seed part has few degrees of freedom: S + D − 2 with equal
-seed counts (the pooled t, exact when both populations spread alike, as under the null), Welch's k − 1 per
-side otherwise, combined with the sentence part by Satterthwaite's rule. The interval is ΔF1 ± t·se and
+populations (they tag the same sentences). The seed part has few degrees of freedom: Welch's k − 1 per
+side (valid when pruning changes how much seeds spread, where the pooled t is liberal), combined with the
+sentence part by Satterthwaite's rule. The interval is ΔF1 ± t·se and
 the p-value two-sided from the same t, so a verdict and its interval never disagree. The relative change
 ΔF1 / dense F1 gets a delta-method interval from the same parts.
 

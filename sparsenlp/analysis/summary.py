@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from sparsenlp.analysis import stats
-from sparsenlp.analysis.pie_floor import MIN_SEEDS
+from sparsenlp.analysis.pie_floor import MIN_DENSE_SEEDS, MIN_SPARSE_SEEDS
 from sparsenlp.analysis.stats import UNDEFINED, UNREPLICATED, VERDICTS
 
 CLEAN = "clean"
@@ -63,7 +63,7 @@ def significance_section(sig: pd.DataFrame, alpha: float, allow_unreplicated: bo
         "Per language, arm and sparsity: ΔF1 = seed-mean span F1 of the sparse runs − that of the dense runs "
         "of the same model, regime, training languages and quantization, on the same test sentences. Its 95% "
         "interval and p-value come from a t-test for the crossed seeds × sentences design: the seed-to-seed "
-        "spread of run F1 (S + D − 2 degrees of freedom with equal seed counts, Welch's otherwise) plus the part "
+        "spread of run F1 (Welch's k − 1 degrees of freedom per side) plus the part "
         "of sentence sampling that does not cancel between dense and sparse (`sparsenlp/analysis/crossed.py`; "
         "its false-positive rate and coverage are measured in BENCHMARKS.md). P-values are adjusted across the "
         f"languages of each arm × sparsity × condition with **{_correction_name(correction)}** (`{correction}`). "
@@ -76,10 +76,14 @@ def significance_section(sig: pd.DataFrame, alpha: float, allow_unreplicated: bo
                  "variation cannot be measured, and an interval over sentences alone calls seed noise an effect). "
                  + ("They are tested and counted as asked (`--allow-unreplicated`).\n\n" if allow_unreplicated
                     else "They are marked `unreplicated` and left out of every count and mean.\n\n"))
-    undefined = int(sig["p_value"].isna().sum())
-    if undefined:
-        text += (f"{undefined} comparisons have no F1 (a test set without gold entities): `undefined`, missing, "
+    no_f1 = int((sig["n_gold_spans"] == 0).sum())
+    no_interval = int((sig["p_value"].isna() & (sig["n_gold_spans"] > 0)).sum())
+    if no_f1:
+        text += (f"{no_f1} comparisons have no F1 (a test set without gold entities): `undefined`, missing, "
                  "never 0.\n\n")
+    if no_interval:
+        text += (f"{no_interval} comparisons have an F1 but no interval (a test set of fewer than 2 sentences): "
+                 "`undefined`, left out of every count and mean.\n\n")
     return text + markdown_table(verdict_table(sig))
 
 
@@ -139,8 +143,8 @@ def pie_section(pie: pd.DataFrame | None, skipped_reason: str | None = None) -> 
         "(per language in `pie.csv`, with Hooker et al.'s rate between the modes of all seeds, `pie_rate_all`). "
         "Means over languages; examples in `pie_examples.csv`.\n\n")
     if small:
-        text += (f"**{small} of {len(pie)} rows have too few seeds** (`too_small`: fewer than {MIN_SEEDS} dense or "
-                 f"{MIN_SEEDS} sparse seeds): they are left out of every count and mean below.\n\n")
+        text += (f"**{small} of {len(pie)} rows have too few seeds** (`too_small`: fewer than {MIN_DENSE_SEEDS} dense or "
+                 f"{MIN_SPARSE_SEEDS} sparse seeds): they are left out of every count and mean below.\n\n")
     return text + markdown_table(pie_table(pie))
 
 
