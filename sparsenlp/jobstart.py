@@ -11,6 +11,12 @@ the folder for its config (:func:`sparsenlp.jobdir.claim`). A refused job leaves
 A write of Hydra's that fails for lack of space or permission is one line naming the file, and the folder is
 left as it was.
 
+In a sweep, a job whose folder a live process holds (another launch of the same sweep running it) is left to
+that process rather than stopping the sweep: Hydra's writes for it are skipped (its log goes to the console
+only), the task raises :class:`sparsenlp.runlock.FolderInUse` at once (:func:`left_to_another`), Hydra records
+it as the job's result, and the study sweeper counts it among the jobs "left to the process still running
+them". The sweep's other jobs run.
+
 :mod:`sparsenlp.train` installs this when it is imported, which happens in every process that runs a job:
 the task function is unpickled from it there (joblib/loky workers, submitit, Ray).
 """
@@ -33,6 +39,7 @@ from sparsenlp.io import DISK_ERRNOS
 
 _run_job_code = hydra_utils.run_job.__code__
 _installed = False
+_left: dict[Path, runlock.FolderInUse] = {}  # sweep jobs whose folder another live process holds
 
 
 def _called_by_run_job() -> bool:
@@ -71,14 +78,47 @@ def _claim(out: Path) -> None:
         raise
 
 
-def _before_job_writes(write: Callable[..., Any]) -> Callable[..., Any]:
+def _console_only(configure_log: Callable[..., Any]) -> Callable[..., Any]:
+    """``configure_log`` without the handlers that write files: a job left to another process logs to the
+    console only, never into that process's log."""
+    def configure(log_config: Any, *args: Any, **kwargs: Any) -> Any:
+        if log_config is None:
+            return configure_log(log_config, *args, **kwargs)
+        conf = OmegaConf.to_container(log_config, resolve=True)
+        files = {name for name, handler in (conf.get("handlers") or {}).items() if "filename" in handler}
+        conf["handlers"] = {k: v for k, v in (conf.get("handlers") or {}).items() if k not in files}
+        for logger in [conf.get("root") or {}, *(conf.get("loggers") or {}).values()]:
+            if "handlers" in logger:
+                logger["handlers"] = [h for h in logger["handlers"] if h not in files]
+        return configure_log(OmegaConf.create(conf), *args, **kwargs)
+    return configure
+
+
+def _skip(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def left_to_another(out: Path) -> runlock.FolderInUse | None:
+    """The refusal of a sweep job whose folder another live process holds (once), or None."""
+    return _left.pop(out.absolute(), None)
+
+
+def _before_job_writes(write: Callable[..., Any], when_left: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not _called_by_run_job():
             return write(*args, **kwargs)
-        out = Path(str(HydraConfig.get().runtime.output_dir))
+        hc = HydraConfig.get()
+        out = Path(str(hc.runtime.output_dir))
+        if out.absolute() in _left:
+            return when_left(*args, **kwargs)
         try:
             _claim(out)
             return write(*args, **kwargs)
+        except runlock.FolderInUse as exc:
+            if str(hc.mode) != "RunMode.MULTIRUN":
+                raise
+            _left[out.absolute()] = exc
+            return when_left(*args, **kwargs)
         except OSError as exc:
             if exc.errno not in DISK_ERRNOS:
                 raise
@@ -110,6 +150,6 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    hydra_utils.configure_log = _before_job_writes(hydra_utils.configure_log)
-    hydra_utils._save_config = _before_job_writes(hydra_utils._save_config)
+    hydra_utils.configure_log = _before_job_writes(hydra_utils.configure_log, _console_only(hydra_utils.configure_log))
+    hydra_utils._save_config = _before_job_writes(hydra_utils._save_config, _skip)
     _installed = True

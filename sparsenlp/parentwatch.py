@@ -4,9 +4,11 @@ Under ``hydra/launcher=joblib`` jobs run in loky worker processes, children of `
 Killing only that main process (``kill -TERM`` or ``-9``, the OOM killer, a hang-up when the terminal closes) used to
 leave the workers training on into the job folders that a relaunch would use. ``sparsenlp-train``
 writes ``host:pid`` into ``$SPARSENLP_LAUNCHER``, which its child processes inherit; a job whose parent
-is that process checks once a second that it still is, and exits (status 1, after an error line in the
-job's log) as soon as it has been re-parented. Its last checkpoint stays, and the job lock goes with the
-process (:mod:`sparsenlp.runlock`), so a relaunch resumes the job.
+is that process checks once a second that it still is and, as soon as it has been re-parented, stops as a
+job asked to stop does (:mod:`sparsenlp.training.stop`): it sends itself SIGTERM, so a job in its training
+loop finishes the step it is in and writes a checkpoint there, losing nothing. A job that has not stopped
+:data:`GRACE` seconds later (a hung write) exits with status 1. The job lock goes with the process
+(:mod:`sparsenlp.runlock`), so a relaunch resumes the job from that checkpoint.
 
 Jobs in the main process (basic launcher) and jobs whose parent is something else (SLURM's slurmstepd,
 Ray's raylet, a process on another host that inherited the variable through ``sbatch --export``) are
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 
+from sparsenlp import runlock
+
 log = logging.getLogger(__name__)
 ENV = "SPARSENLP_LAUNCHER"
+GRACE = 120.0  # seconds a job has to checkpoint and stop after its launcher is gone
 _started = False
 
 
@@ -43,9 +49,16 @@ def _watch(parent: int, interval: float) -> None:
     while True:
         time.sleep(interval)
         if os.getppid() != parent:
-            log.error("the sweep's main process (pid %d) is gone: stopping this job (pid %d); relaunch the sweep "
-                      "to resume it from its last checkpoint", parent, os.getpid())
-            os._exit(1)  # log handlers flush every record; nothing else is worth finishing
+            log.error("the sweep's main process (pid %d) is gone: stopping this job (pid %d) with a checkpoint at "
+                      "its current step; relaunch the sweep to resume it", parent, os.getpid())
+            os.kill(os.getpid(), signal.SIGTERM)  # the job's own stop: checkpoint at the step boundary, then exit
+            deadline = time.monotonic() + GRACE
+            while runlock.held() and time.monotonic() < deadline:  # the job releases its folder once stopped
+                time.sleep(0.1)
+            if runlock.held():
+                log.error("this job (pid %d) did not stop within %.0f s of its launcher's end: exiting; a relaunch "
+                          "resumes it from its last checkpoint", os.getpid(), GRACE)
+            os._exit(1)  # the worker has no launcher to serve; log handlers flush every record
 
 
 def exit_with_launcher(interval: float = 1.0) -> bool:

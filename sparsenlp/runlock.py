@@ -57,6 +57,10 @@ def describe(info: dict[str, Any]) -> str:
     return f"pid {info.get('pid')} on host {info.get('host')} (started {info.get('started')})"
 
 
+class FolderInUse(SparseNLPError):
+    """A live process holds the job folder's lock: the job is that process's to run."""
+
+
 class LocksUnsupported(OSError):
     """The file system of the job folder has no working flock (e.g. Lustre mounted without flock)."""
 
@@ -119,7 +123,7 @@ def acquire(out_dir: Path) -> None:
     if fd is None:
         live = holder(path)
         kill = f" (kill {live['pid']} on {live['host']})" if live.get("pid") else ""
-        raise SparseNLPError(
+        raise FolderInUse(
             f"job folder {out_dir} is in use by {describe(live)}; wait for that job to finish, or stop it{kill} "
             f"and relaunch (with trainer.checkpoint_every set, it resumes from its last checkpoint)"
         )

@@ -303,6 +303,9 @@ def _fit_and_record(cfg: DictConfig, out: Path, started: datetime, t_start: floa
 def _hydra_main(cfg: DictConfig) -> float:
     parentwatch.exit_with_launcher()  # a joblib worker ends with the sweep's main process
     out = Path(str(cfg.output_dir))
+    held = jobstart.left_to_another(out)
+    if held is not None:  # another launch runs this job: its result says so, and the sweep goes on
+        raise held
     with joblog.console(out):  # start line, [name] tags in a sweep, one-line errors
         with runlock.job_lock(out):  # one live process per job folder
             with failure.kept(out, enabled=joblog.in_sweep()):  # failure.json for `sparsenlp-report status`

@@ -249,6 +249,49 @@ def test_a_sweep_leaves_the_jobs_another_process_holds_untouched(tmp_path, tiny_
         holder.wait()
 
 
+@pytest.mark.slow
+def test_a_job_another_launch_takes_while_the_sweep_runs_is_left_to_it_and_the_rest_run(tmp_path, tiny_overrides):
+    """Two launches of one sweep: the folder of a later job is taken by another process after this launch's
+    check. That job is left to it (nothing of it written, its log untouched), the sweep's other jobs run, and the
+    end-of-sweep line says so; no failure."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", f"hydra.sweep.dir={sweep}", *tiny_overrides, "lang=de,sw,yo", "trainer.max_steps=60",
+            "trainer.cpu_threads=1"]
+    listed = cli([*args, "hydra.sweeper.dry_run=true"])
+    folders = {line.split(" -> ")[1].split("-")[0]: sweep / line.split(" -> ")[1].strip()
+               for line in listed.stdout.splitlines() if " -> " in line}
+    assert set(folders) == {"de", "sw", "yo"}, listed.stdout
+    taken = folders["sw"]
+    (taken / ".hydra").mkdir(parents=True)
+    (taken / "sparsenlp.log").write_text("training\n")
+    out_file, err_file = (tmp_path / "stdout").open("w+"), (tmp_path / "stderr").open("w+")
+    launch = subprocess.Popen([sys.executable, "-m", "sparsenlp", *args], cwd=REPO, stdout=out_file, stderr=err_file,
+                              text=True, start_new_session=True)
+    holder = None
+    try:  # once the first job trains, another process takes the second job's folder
+        deadline = time.monotonic() + 300
+        while not ((folders["de"] / "sparsenlp.log").is_file()
+                   and "features:" in (folders["de"] / "sparsenlp.log").read_text()):
+            assert launch.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()[-2000:]
+            time.sleep(0.05)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(taken), str(tmp_path / "unused")],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        assert holder.stdout.readline().strip() == "held"
+        before = _snapshot(taken)
+        launch.wait(timeout=600)
+        stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+        assert launch.returncode == 0, stderr[-3000:]
+        assert "2 ran, 0 skipped (complete), 1 left to the process still running them" in stdout, stdout[-2000:]
+        assert _snapshot(taken) == before
+        assert (folders["yo"] / "results.json").is_file() and (folders["de"] / "results.json").is_file()
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+
+
 # --- a job asked to stop ------------------------------------------------------------------------------------------
 
 

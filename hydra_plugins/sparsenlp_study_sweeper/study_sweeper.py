@@ -47,6 +47,7 @@ from sparsenlp.config import DataConfig, LanguagesConfig
 from sparsenlp.config.languages import ALL
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.job_configs import JobConfigs
+from sparsenlp.runlock import FolderInUse
 from sparsenlp.sweep_jobs import key_value as _key_value
 from sparsenlp.sweep_jobs import reduce_job
 from sparsenlp.sweep_plan import Plan, PlannedJob, plan, problems
@@ -196,6 +197,9 @@ class StudySweeper(BasicSweeper):
                 running: int, started: float) -> None:
         """Failed jobs with their error line, then one line: what happened and what to run next."""
         failed = [(job, r) for job, r in zip(todo, results) if r.status == JobStatus.FAILED]
+        held = [r for _, r in failed if isinstance(r._return_value, FolderInUse)]  # taken by another launch
+        failed = [(job, r) for job, r in failed if not isinstance(r._return_value, FolderInUse)]
+        running += len(held)
         submitted = sum(r.status == JobStatus.UNKNOWN for r in results)
         ran = sum(r.status == JobStatus.COMPLETED for r in results)
         for job, r in failed[:LISTED_FAILURES]:
