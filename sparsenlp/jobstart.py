@@ -15,7 +15,8 @@ In a sweep, a job whose folder a live process holds (another launch of the same 
 that process rather than stopping the sweep: Hydra's writes for it are skipped (its log goes to the console
 only), the task raises :class:`sparsenlp.runlock.FolderInUse` at once (:func:`left_to_another`), Hydra records
 it as the job's result, and the study sweeper counts it among the jobs "left to the process still running
-them". The sweep's other jobs run.
+them". The sweep's other jobs run. A job whose folder already holds its complete record (``skip_completed``)
+likewise leaves Hydra's copies of the config that made the record as they are, and its log untouched.
 
 :mod:`sparsenlp.train` installs this when it is imported, which happens in every process that runs a job:
 the task function is unpickled from it there (joblib/loky workers, submitit, Ray).
@@ -34,12 +35,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict, read_write
 
 from sparsenlp import jobdir, runlock
+from sparsenlp.tracking import records
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.io import DISK_ERRNOS
 
 _run_job_code = hydra_utils.run_job.__code__
 _installed = False
 _left: dict[Path, runlock.FolderInUse] = {}  # sweep jobs whose folder another live process holds
+_complete: set[Path] = set()  # jobs whose folder already holds their complete record: nothing to write
 
 
 def _called_by_run_job() -> bool:
@@ -76,6 +79,8 @@ def _claim(out: Path) -> None:
     except BaseException:
         runlock.release(out)
         raise
+    if config.get("skip_completed") and records.is_complete(out, config):
+        _complete.add(out.absolute())  # the task only says so: the record's provenance files stay as they are
 
 
 def _console_only(configure_log: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,6 +105,7 @@ def _skip(*args: Any, **kwargs: Any) -> None:
 
 def left_to_another(out: Path) -> runlock.FolderInUse | None:
     """The refusal of a sweep job whose folder another live process holds (once), or None."""
+    _complete.discard(out.absolute())
     return _left.pop(out.absolute(), None)
 
 
@@ -109,10 +115,12 @@ def _before_job_writes(write: Callable[..., Any], when_left: Callable[..., Any])
             return write(*args, **kwargs)
         hc = HydraConfig.get()
         out = Path(str(hc.runtime.output_dir))
-        if out.absolute() in _left:
+        if out.absolute() in _left or out.absolute() in _complete:
             return when_left(*args, **kwargs)
         try:
             _claim(out)
+            if out.absolute() in _complete:
+                return when_left(*args, **kwargs)
             return write(*args, **kwargs)
         except runlock.FolderInUse as exc:
             if str(hc.mode) != "RunMode.MULTIRUN":

@@ -137,6 +137,21 @@ def test_a_sweep_relaunched_with_its_values_reordered_mixes_nothing(tmp_path, ti
         assert marker["config_hash"] == config_hash(_record(job)["config"])
 
 
+@pytest.mark.slow
+def test_a_job_run_again_into_its_complete_folder_changes_nothing_there(tmp_path, tiny_overrides):
+    """``hydra.run.dir`` at a folder that holds this config's complete record: the job says it skips, and every
+    file there — Hydra's copies of the config that made the record, the log — stays as it was."""
+    out = tmp_path / "run"
+    args = [*tiny_overrides, "lang=sw", "trainer.max_steps=5", "trainer.cpu_threads=1", f"hydra.run.dir={out}"]
+    first = cli(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = _snapshot(out)
+    again = cli(args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already holds a complete record of this config" in again.stdout + again.stderr
+    assert _snapshot(out) == before
+
+
 def test_a_checkpoint_of_another_config_or_of_none_is_refused_and_a_damaged_one_named(tmp_path):
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

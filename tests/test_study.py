@@ -63,6 +63,10 @@ def test_extending_a_sweep_in_any_direction_runs_only_the_new_jobs(tmp_path, tin
     for change, ran, skipped in steps:
         before = _files(sweep) if sweep.exists() else {}
         grid = [f"{k}={v}" for k, v in {**base, **change}.items()]
+        if skipped:  # the dry run plans as the launch will run
+            planned = cli([*common, *grid, "hydra.sweeper.dry_run=true"])
+            assert f"dry run: {ran} jobs to run, 0 repeated, 0 invalid, {skipped} complete (skipped)" in planned.stdout
+            assert sum(line.endswith(" (complete)") for line in planned.stdout.splitlines()) == skipped
         result = cli([*common, *grid])
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"{ran} ran, {skipped} skipped (complete)" in _summary(result), (change, _summary(result))

@@ -82,19 +82,16 @@ class StudySweeper(BasicSweeper):
         checked = plan(grid, JobConfigs(lambda overrides: loader.load_sweep_config(config, overrides)).job)
         log.info("checked %d jobs in %.1f s: %d to run, %d invalid", checked.total, checked.seconds,
                  len(checked.jobs), len(checked.invalid))
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        done, running = self._states(sweep_dir, checked)
         if self.dry_run:
-            return self._list(checked)
+            return self._list(checked, done, running)
         if checked.invalid and not self.skip_invalid:
             raise SparseNLPError(problems(checked, SKIP_INVALID))
         if checked.invalid:
             print(problems(checked, SKIP_INVALID, left_out=True), file=sys.stderr)
-        sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
-        done = {job.folder for job in checked.jobs if job.skip_completed and (sweep_dir / job.folder / RESULTS).is_file()}
-        now = time.time()
-        running = {job.folder for job in checked.jobs if job.folder not in done and
-                   status.job_state(sweep_dir / job.folder, now).state == "running"}
         joblist.write(sweep_dir, [_listed(job, job.folder in done) for job in checked.jobs], _launcher_name(config),
                       [joblist.InvalidJob(overrides=list(o), problem=p) for o, p in checked.invalid])
         todo = [job for job in checked.jobs if job.folder not in done | running]
@@ -173,12 +170,27 @@ class StudySweeper(BasicSweeper):
         return [c for c in codes if c not in missing]
 
     # ------------------------------------------------------------------ launching and reporting
-    def _list(self, checked: Plan) -> list:
+    @staticmethod
+    def _states(sweep_dir: Path, checked: Plan) -> tuple[set[str], set[str]]:
+        """The folders of the jobs a launch skips: complete (their record is there), and running (a live process
+        holds their lock)."""
+        done = {job.folder for job in checked.jobs if job.skip_completed and (sweep_dir / job.folder / RESULTS).is_file()}
+        now = time.time()
+        running = {job.folder for job in checked.jobs if job.folder not in done and
+                   status.job_state(sweep_dir / job.folder, now).state == "running"}
+        return done, running
+
+    def _list(self, checked: Plan, done: set[str], running: set[str]) -> list:
+        """Every job with its folder (``-> folder``, then ``(complete)`` or ``(running)`` for those a launch would
+        skip), and one line of counts."""
         for job in checked.jobs:
-            print(f"{' '.join(job.overrides)} -> {job.folder}")
-        print(f"dry run: {len(checked.jobs):,} jobs to run, {checked.repeated:,} repeated, {len(checked.invalid):,} "
-              f"invalid (checked in {checked.seconds:.1f} s); none launched; next: the same command without "
-              "hydra.sweeper.dry_run=true")
+            state = " (complete)" if job.folder in done else " (running)" if job.folder in running else ""
+            print(f"{' '.join(job.overrides)} -> {job.folder}{state}")
+        skipped = "".join([f", {len(done):,} complete (skipped)" if done else "",
+                           f", {len(running):,} left to the process running them" if running else ""])
+        print(f"dry run: {len(checked.jobs) - len(done) - len(running):,} jobs to run, {checked.repeated:,} repeated, "
+              f"{len(checked.invalid):,} invalid{skipped} (checked in {checked.seconds:.1f} s); none launched; next: "
+              "the same command without hydra.sweeper.dry_run=true")
         if checked.invalid:
             raise SparseNLPError(problems(checked, SKIP_INVALID))
         return []
