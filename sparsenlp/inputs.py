@@ -11,12 +11,15 @@ import dataclasses
 from pathlib import Path
 
 import hydra.utils
+from huggingface_hub import try_to_load_from_cache
 
 from sparsenlp import hub
 from sparsenlp.config import RunConfig
+from sparsenlp.config.schedule import EXPONENTS
 from sparsenlp.data.wikiann import local_split
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.models import is_hub_id
+from sparsenlp.pruning.schedules import Schedule
 
 TRAIN_SPLITS = ("train", "dev")  # a training language's splits (dev selects the model)
 TEST_SPLITS = ("test",)
@@ -62,7 +65,39 @@ def require_local_data(settings: RunConfig) -> None:
             local_split(root, lang, split)
 
 
+FILES = {"model": ("config.json",), "tokenizer": ("tokenizer.json", "tokenizer_config.json", "vocab.txt")}
+
+
+def require_model_files(settings: RunConfig) -> None:
+    """A model or tokenizer from a local folder has the files ``from_pretrained`` reads; one from the Hub, with
+    ``HF_HUB_OFFLINE=1``, is in the local Hugging Face cache (offline, that is the only place it can come from)."""
+    for what, spec in (("model", settings.model.name_or_path), ("tokenizer", settings.model.tokenizer)):
+        if spec is None or spec.startswith("pkg://"):
+            continue
+        key = "model.name_or_path" if what == "model" else "model.tokenizer"
+        if is_hub_id(spec):
+            if hub.offline() and not any(isinstance(try_to_load_from_cache(spec, name), str) for name in FILES[what]):
+                raise SparseNLPError(f"HF_HUB_OFFLINE=1, and the {what} '{spec}' is not in the local Hugging Face "
+                                     f"cache; download it once where the Hub is reachable (or unset HF_HUB_OFFLINE), "
+                                     f"or set {key} to a local folder")
+            continue
+        folder = Path(spec).expanduser()
+        if folder.is_dir() and not any((folder / name).is_file() for name in FILES[what]):
+            raise SparseNLPError(f"{key}={spec} is a folder without a {what} ({' or '.join(FILES[what])}); point it at "
+                                 f"a folder saved with save_pretrained")
+
+
+def require_schedule_fits(settings: RunConfig) -> None:
+    """With ``trainer.max_steps`` set, a run has at most that many optimizer steps: a schedule that cannot place
+    its mask updates in them fails now, as the job would after building data and model."""
+    if settings.trainer.max_steps is not None and settings.schedule.name in EXPONENTS:
+        Schedule.for_run(settings.schedule, 0.5, settings.trainer.max_steps)
+
+
 def require_inputs(settings: RunConfig) -> None:
-    """:func:`require_hub` and :func:`require_local_data`; SparseNLPError naming what is missing and the fix."""
+    """:func:`require_hub`, :func:`require_model_files`, :func:`require_local_data` and
+    :func:`require_schedule_fits`; SparseNLPError naming what is missing and the fix."""
     require_hub(settings)
+    require_model_files(settings)
     require_local_data(settings)
+    require_schedule_fits(settings)

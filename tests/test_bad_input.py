@@ -187,3 +187,42 @@ def test_a_dev_set_without_entities_fails_before_training(tiny_overrides, wikian
     dev.write_text(re.sub(r"\t[BI]-[A-Z]+", "\tO", dev.read_text(encoding="utf-8")), encoding="utf-8")
     _fails([*tiny_overrides, "lang=sw", f"data.root={root}"], tmp_path,
            r"the dev set of lang=sw \(100 sentences\) has no entity, so dev F1 cannot select a model")
+
+
+# --- what the check before launch finds, for a whole sweep ------------------------------------------------------
+
+
+def _planned(tmp_path, *overrides: str, env=None):
+    import os
+
+    return cli(["-m", *overrides, "hydra.sweeper.dry_run=true", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+               env={**os.environ, **(env or {})})
+
+
+def _invalid(result, fragment: str) -> None:
+    """The sweep's one job listed as unable to run, with ``fragment`` as its problem, and nothing launched."""
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "sparsenlp error: 1 of 1 jobs cannot run, so none was launched" in result.stderr
+    assert fragment in result.stderr, result.stderr[-2000:]
+
+
+def test_a_schedule_that_max_steps_cannot_hold_is_invalid_before_launch(tiny_overrides, tmp_path):
+    result = _planned(tmp_path, *tiny_overrides, "lang=sw", "pruning=global_magnitude", "pruning.sparsity=0.5",
+                      "schedule=cubic", "trainer.max_steps=10")
+    _invalid(result, "training has 10 optimizer steps, too few for schedule.updates=10")
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_model_folder_without_a_model_is_invalid_before_launch(tiny_overrides, tmp_path):
+    empty = tmp_path / "model"
+    empty.mkdir()
+    result = _planned(tmp_path, *tiny_overrides, "lang=sw", "model=minilm", f"model.name_or_path={empty}")
+    _invalid(result, f"model.name_or_path={empty} is a folder without a model (config.json)")
+
+
+def test_a_hub_model_missing_from_the_offline_cache_is_invalid_before_launch(tiny_overrides, tmp_path):
+    result = _planned(tmp_path, *tiny_overrides, "lang=sw", "model=mbert",
+                      env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home"),
+                           "HF_HUB_CACHE": str(tmp_path / "hf-home" / "hub")})
+    _invalid(result, "HF_HUB_OFFLINE=1, and the model 'bert-base-multilingual-cased' is not in the local Hugging "
+                     "Face cache")

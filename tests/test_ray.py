@@ -52,33 +52,54 @@ def ray_temp_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def ray_head(ray_env, ray_temp_dir) -> Iterator[str]:
-    """The address of a one-node Ray cluster (2 CPUs). The ``ray`` process runs with ``--block`` in its own
-    process group, so stopping it never touches another Ray on the machine."""
-    _require_ray()
+def _start_head(ray_env: dict[str, str], temp_dir: Path, log: Path) -> tuple[subprocess.Popen, str] | None:
+    """A ``ray start --head --block`` process and its address once ``ray status`` answers there; None if it
+    exited first (a port taken between choosing and binding it, for one)."""
     address = f"127.0.0.1:{_free_port()}"
-    head = subprocess.Popen([str(RAY), "start", "--head", "--block", f"--port={address.split(':')[1]}",
-                             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-                             f"--temp-dir={ray_temp_dir}"], env=ray_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with log.open("ab") as out:
+        head = subprocess.Popen([str(RAY), "start", "--head", "--block", f"--port={address.split(':')[1]}",
+                                 "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+                                 f"--temp-dir={temp_dir}"], env=ray_env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + 180
+    while subprocess.run([str(RAY), "status", f"--address={address}"], env=ray_env,
+                         capture_output=True).returncode != 0:
+        if head.poll() is not None:
+            return None
+        if time.monotonic() > deadline:
+            _stop(head)
+            pytest.fail("the Ray head did not come up within 3 minutes")
+        time.sleep(1)
+    return head, address
+
+
+def _stop(head: subprocess.Popen) -> None:
+    head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
     try:
-        deadline = time.monotonic() + 180
-        while subprocess.run([str(RAY), "status", f"--address={address}"], env=ray_env,
-                             capture_output=True).returncode != 0:
-            if head.poll() is not None:
-                pytest.fail(f"ray start --head exited with status {head.returncode}")
-            if time.monotonic() > deadline:
-                pytest.fail("the Ray head did not come up within 3 minutes")
-            time.sleep(1)
+        head.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+@pytest.fixture
+def ray_head(ray_env, ray_temp_dir, tmp_path) -> Iterator[str]:
+    """The address of a one-node Ray cluster (2 CPUs). The ``ray`` process runs with ``--block`` in its own
+    process group, so stopping it never touches another Ray on the machine. A head that exits while starting is
+    started again, up to three times, on another port; its output is in the failure message."""
+    _require_ray()
+    log = tmp_path / "ray-head.log"
+    for _ in range(3):
+        started = _start_head(ray_env, ray_temp_dir, log)
+        if started is not None:
+            break
+    else:
+        pytest.fail(f"ray start --head exited three times; its output:\n{log.read_text(errors='replace')[-3000:]}")
+    head, address = started
+    try:
         yield address
     finally:
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+        _stop(head)
 
 
 def _sweep(sweep: Path, ray_init: list[str], tiny_overrides: list[str], env: dict[str, str]):
