@@ -78,8 +78,8 @@ def require_model_files(settings: RunConfig) -> None:
         if is_hub_id(spec):
             if hub.offline() and not any(isinstance(try_to_load_from_cache(spec, name), str) for name in FILES[what]):
                 raise SparseNLPError(f"HF_HUB_OFFLINE=1, and the {what} '{spec}' is not in the local Hugging Face "
-                                     f"cache; download it once where the Hub is reachable (or unset HF_HUB_OFFLINE), "
-                                     f"or set {key} to a local folder")
+                                     f"cache; download it once where the Hub is reachable (or unset HF_HUB_OFFLINE); "
+                                     f"offline? use model=minilm or model=tiny, or set {key} to a local folder")
             continue
         folder = Path(spec).expanduser()
         if folder.is_dir() and not any((folder / name).is_file() for name in FILES[what]):
@@ -98,6 +98,8 @@ def require_inputs(settings: RunConfig) -> None:
     """:func:`require_hub`, :func:`require_model_files`, :func:`require_local_data` and
     :func:`require_schedule_fits`; SparseNLPError naming what is missing and the fix."""
     require_hub(settings)
+    settings.method.check_languages(settings.pruning, settings.train_langs, settings.eval_langs,
+                                    set(settings.languages.langs))
     require_model_files(settings)
     require_local_data(settings)
     require_schedule_fits(settings)

@@ -58,7 +58,6 @@ from sparsenlp.training.checkpoint import checkpoint_path
 from sparsenlp.training.device import seed_everything
 from sparsenlp.training.post_training import (
     DenseStore,
-    OneShotPruner,
     fit_dense,
     recover,
 )
@@ -139,8 +138,6 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
                       pad_id=int(tokenizer.pad_token_id), output_dir=out, identity=config_hash(config))
     pruner = None if s.method.is_dense(s.pruning) else s.method.build(
         s.pruning, Context(trainer.model, s.schedule, trainer.total_steps, s.seed))
-    if isinstance(pruner, OneShotPruner):
-        pruner.check_languages(s.train_langs, s.eval_langs, set(s.languages.langs))
     arm = build_arm(s, getattr(model, "config", None))
     tracker = build_tracker(s, arm, out, config)
     timings["model_seconds"] = time.perf_counter() - t

@@ -56,6 +56,9 @@ def test_calibrating_on_self_needs_one_test_language(tmp_path, tiny_overrides):
     with pytest.raises(SparseNLPError, match="calibration.lang=xx is not a language"):
         build_job(compose_run([*tiny_overrides, "lang=sw", "pruning=wanda", "pruning.calibration.lang=xx"],
                               tmp_path / "xx"))
+    nowhere = [*[o for o in tiny_overrides if not o.startswith("data.root=")], f"data.root={tmp_path / 'nowhere'}"]
+    with pytest.raises(SparseNLPError, match="calibration.lang=xx is not a language"):  # before any data is read
+        build_job(compose_run([*nowhere, "lang=sw", "pruning=wanda", "pruning.calibration.lang=xx"], tmp_path / "x2"))
 
 
 @pytest.fixture(scope="module")

@@ -177,17 +177,6 @@ class OneShotPruner:
         self.report: CalibratedReport | None = None
         self.total_params = sum(p.numel() for p in context.model.parameters())
 
-    def check_languages(self, train_langs: list[str], eval_langs: list[str], known: set[str]) -> None:
-        """Calibration languages this run can draw from (before any training)."""
-        lang = self.cfg.calibration.lang
-        if lang == SELF and len(eval_langs) > 1:
-            raise SparseNLPError("pruning.calibration.lang=self prunes one model per evaluated language, but this run "
-                                 f"scores {len(eval_langs)}; run one language (lang=<code>) or calibrate with "
-                                 "pruning.calibration.lang=mix or a language code")
-        if lang not in (SELF, NONE, MIX) and lang not in known:
-            raise SparseNLPError(f"pruning.calibration.lang={lang} is not a language of `languages`; use self, mix, "
-                                 "none or one of its codes")
-
     def prune(self, model: torch.nn.Module, data: NERData, data_cfg: DataConfig, tokenizer: Any, evaluated: str,
               dense: DenseSource, study_langs: list[str]) -> None:
         """Draw the calibration sentences (training splits only) and prune ``model`` in place. ``mix`` draws an

@@ -15,6 +15,7 @@ objects (``sparsenlp.pruning.methods.registry``); no other file names a method.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
 
@@ -152,6 +153,11 @@ class Method:
                    if self.schedules == (NO_SCHEDULE,)
                    else f"use schedule={' or schedule='.join(self.schedules)}")
             raise SparseNLPError(f"pruning={self.name} does not run under schedule={schedule.name}; {fix}")
+
+    def check_languages(self, cfg: PruningConfig, train_langs: Sequence[str], eval_langs: Sequence[str],
+                        known: Collection[str]) -> None:
+        """Checks of the languages the method itself reads (calibration data), before any data is read; by
+        default it reads none."""
 
     # ------------------------------------------------------------------ building
     def build(self, cfg: PruningConfig, context: Context) -> Any:

@@ -15,6 +15,7 @@ The arm names it (``Arm.calibration``), so no comparison pools calibration langu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from typing import Annotated, Any, ClassVar, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -192,6 +193,18 @@ class Calibrated(Method):
 
     def recovery_steps(self, cfg: PruningConfig) -> int:
         return cfg.recovery_steps
+
+    def check_languages(self, cfg: PruningConfig, train_langs: Sequence[str], eval_langs: Sequence[str],
+                        known: Collection[str]) -> None:
+        """Calibration languages this run can draw from."""
+        lang = cfg.calibration.lang
+        if lang == SELF and len(eval_langs) > 1:
+            raise SparseNLPError("pruning.calibration.lang=self prunes one model per evaluated language, but this run "
+                                 f"scores {len(eval_langs)}; run one language (lang=<code>) or calibrate with "
+                                 "pruning.calibration.lang=mix or a language code")
+        if lang not in (SELF, NONE, MIX) and lang not in known:
+            raise SparseNLPError(f"pruning.calibration.lang={lang} is not a language of `languages`; use self, mix, "
+                                 "none or one of its codes")
 
     def build(self, cfg: PruningConfig, context: Context) -> Any:
         return self.pruner_class()(self, cfg, context)
