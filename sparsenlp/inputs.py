@@ -8,6 +8,7 @@ the job's turn comes hours later.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import hydra.utils
@@ -94,6 +95,20 @@ def require_schedule_fits(settings: RunConfig) -> None:
         Schedule.for_run(settings.schedule, 0.5, settings.trainer.max_steps)
 
 
+def require_logger_dir(settings: RunConfig) -> None:
+    """``logger.dir``, where W&B writes its run, can be written (W&B would otherwise fall back to a temporary
+    folder with a warning, where ``sparsenlp-report sync`` never finds the run). Checked without creating it."""
+    logger = settings.logger
+    if logger.name == "none" or logger.mode == "disabled" or not logger.dir:
+        return
+    folder = Path(hydra.utils.to_absolute_path(str(logger.dir))).expanduser()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is a file" if not existing.is_dir() else "cannot be written"
+        raise SparseNLPError(f"logger.dir={logger.dir}: {existing} {what}; point logger.dir at a writable folder, or "
+                             "logger.dir=null to keep W&B's files in the run folder")
+
+
 def require_inputs(settings: RunConfig) -> None:
     """:func:`require_hub`, :func:`require_model_files`, :func:`require_local_data` and
     :func:`require_schedule_fits`; SparseNLPError naming what is missing and the fix."""
@@ -103,3 +118,4 @@ def require_inputs(settings: RunConfig) -> None:
     require_model_files(settings)
     require_local_data(settings)
     require_schedule_fits(settings)
+    require_logger_dir(settings)

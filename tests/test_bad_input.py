@@ -67,6 +67,9 @@ def test_non_utf8_byte_names_file_line_and_fix_and_leaves_nothing(tmp_path, tiny
 def test_unknown_config_option_names_the_options(tmp_path):
     result = cli(["model=gpt9", f"hydra.run.dir={tmp_path / 'run'}"])
     assert_one_line_error(result, "model=gpt9 is not an option; choose one of: mbert, minilm, tiny, xlmr")
+    result = cli(["pruning=taylorr", f"hydra.run.dir={tmp_path / 'p'}"])
+    assert_one_line_error(result, "pruning=taylorr is not an option", "global_magnitude",
+                          "a method from a plugin package is an option once that package is installed")
     assert "HYDRA_FULL_ERROR" not in result.stderr and not (tmp_path / "run").exists()
 
 

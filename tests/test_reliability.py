@@ -52,6 +52,16 @@ def test_unwritable_output_folder_is_one_line_error(read_only, case, tiny_overri
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
 
 
+def test_an_unwritable_logger_dir_is_one_line_error_before_training(read_only, tiny_overrides, tmp_path):
+    """W&B would fall back to a temporary folder with a warning, where `sparsenlp-report sync` never looks."""
+    folder, prefix = read_only
+    out = tmp_path / "run"
+    result = cli([*tiny_overrides, "logger=wandb", f"logger.dir={folder / 'wandb-files'}", f"hydra.run.dir={out}"],
+                 prefix=prefix)
+    assert_one_line_error(result, f"logger.dir={folder / 'wandb-files'}", "cannot be written", "logger.dir=null")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("case", ["sweep relaunch", "run dir"])
 def test_unwritable_job_folder_left_by_an_earlier_run_is_one_line_error(tmp_path, case, tiny_overrides):
     """A writable sweep (or run) folder holding a job folder that cannot be written: a relaunch stops before

@@ -66,7 +66,9 @@ def explain(exc: BaseException, root: type) -> SparseNLPError | None:
         group, _, option = (exc.missing_cfg_file or "").partition("/")
         options = ", ".join(exc.options or [])
         if option:
-            return SparseNLPError(f"{group}={option} is not an option; choose one of: {options}")
+            plugin = (" (a method from a plugin package is an option once that package is installed in this "
+                      "environment: pip install it)" if group == "pruning" else "")
+            return SparseNLPError(f"{group}={option} is not an option; choose one of: {options}{plugin}")
         return SparseNLPError(str(exc).splitlines()[0])
     if isinstance(exc, OverrideParseException):
         first = str(exc).splitlines()[0]
