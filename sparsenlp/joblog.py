@@ -56,12 +56,12 @@ def tag_console(tag: str) -> None:
 
 @contextlib.contextmanager
 def console(out: Path) -> Iterator[None]:
-    """The job's start line and its error (see the module docstring) around its body."""
+    """The job's error (see the module docstring) around its body; its start line comes once its config and
+    inputs are checked (``train.build_job``), so a mistake there is the only line printed."""
     sweep = in_sweep()
     if sweep:
         tag_console(short_name(out))
     started = time.monotonic()
-    log.info("start → %s", out)
     try:
         yield
     except Exception as exc:

@@ -113,6 +113,11 @@ def build_job(cfg: DictConfig, out: Path | None = None) -> Job:
     assert isinstance(config, dict)
     out = Path(s.output_dir) if out is None else out
     require_inputs(s)
+    # the job's first lines once its config and inputs are checked: a mistake above is the only line printed
+    log.info("start → %s", out)
+    if s.trainer.cpu_threads:
+        torch.set_num_threads(int(s.trainer.cpu_threads))
+    log.info("torch runs on %d CPU threads (trainer.cpu_threads=%s)", torch.get_num_threads(), s.trainer.cpu_threads)
     _say_left_out(s)
     cache_dir = Path(s.data.cache_dir).expanduser() if s.data.cache_dir else None
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
@@ -236,9 +241,6 @@ def _disk_fault(exc: OSError, cfg: DictConfig, out: Path, kept: str) -> SparseNL
 
 def _fit_and_record(cfg: DictConfig, out: Path, started: datetime, t_start: float) -> RunRecord:
     """Build, fit, evaluate and record one job (``run`` handles what a stop or failure leaves)."""
-    if cfg.trainer.cpu_threads:
-        torch.set_num_threads(int(cfg.trainer.cpu_threads))
-    log.info("torch runs on %d CPU threads (trainer.cpu_threads=%s)", torch.get_num_threads(), cfg.trainer.cpu_threads)
     job = build_job(cfg, out)
     trainer, data, timings = job.trainer, job.data, job.timings
 
