@@ -465,6 +465,9 @@ def calibration_matrix(sig: pd.DataFrame) -> pd.DataFrame:
     if sub.empty:
         return pd.DataFrame(columns=list(MATRIX))
     key = sub["arm"].str.replace(r"cal=[^·@+]*", "cal=*", regex=True)
+    # calibration=none is the method's data-free magnitude control ("wanda:magnitude[row]"): beside its method's
+    # calibrations, in the same panel
+    key = key.str.replace(r"([\w-]+):magnitude\[", r"\1[", regex=True)
     sub["panel"] = [k if "@" in k else f"{k}@{s:g}" for k, s in zip(key, sub["sparsity"])]
     return sub[[c for c in MATRIX if c in sub]].sort_values(["panel", "condition", "lang", "calibration"])
 
