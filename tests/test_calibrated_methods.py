@@ -108,6 +108,11 @@ def test_one_shot_masks_hit_the_target_in_every_row_and_group(calibrated):
         assert is_nm_sparse(weights[tensor], 2, 4), tensor
     report = records["sparsegpt-en"].method_report()
     assert report.one_shot.structure == "2:4" and report.recovery_steps == 5
+    # the recovery fine-tune is recorded beside the dense fine-tune (the training section), not mixed into it
+    assert report.recovery.steps == 5 and report.recovery.history and report.recovery.history[-1]["step"] == 5
+    assert [e["step"] for e in report.recovery.dev_history] == [5]
+    assert report.recovery.dev_f1 == report.recovery.dev_history[-1]["f1"]
+    assert records["sparsegpt-en"].training.steps != 5 and records["wanda-self"].method_report().recovery is None
 
 
 @pytest.mark.slow

@@ -49,6 +49,7 @@ from sparsenlp.pruning.methods.calibrated import (
     SELF,
     CalibratedReport,
     DenseSource,
+    RecoveryInfo,
 )
 from sparsenlp.pruning.params import select_prunable
 from sparsenlp.tracking.schema import PruningInfo, TensorSparsity, TrainingInfo
@@ -229,8 +230,9 @@ def recovery_config(trainer_cfg: Any, steps: int) -> Any:
 
 
 def recover(pruner: OneShotPruner, model: torch.nn.Module, data: NERData, labels: Any, trainer_cfg: Any, seed: int,
-            pad_id: int, callbacks: tuple[Callback, ...] = ()) -> float | None:
-    """The recovery fine-tune of a pruned model (``pruning.recovery_steps``, masks fixed); its final dev F1."""
+            pad_id: int, callbacks: tuple[Callback, ...] = ()) -> RecoveryInfo | None:
+    """The recovery fine-tune of a pruned model (``pruning.recovery_steps``, masks fixed), recorded in the
+    pruner's report; None without one."""
     fixed = pruner.recovery()
     if fixed is None:
         return None
@@ -238,4 +240,10 @@ def recover(pruner: OneShotPruner, model: torch.nn.Module, data: NERData, labels
                       seed=seed, pad_id=pad_id)
     for callback in (fixed, *callbacks):
         trainer.add_callback(callback)
-    return trainer.fit().selection.dev_f1
+    info = trainer.fit()
+    assert pruner.report is not None
+    pruner.report.recovery = RecoveryInfo(
+        steps=info.steps, train_seconds=info.train_seconds, dev_f1=info.selection.dev_f1,
+        history=[entry.model_dump() for entry in info.history],
+        dev_history=[entry.model_dump() for entry in info.dev_history])
+    return pruner.report.recovery

@@ -14,8 +14,8 @@ The arm names it (``Arm.calibration``), so no comparison pools calibration langu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,6 +154,17 @@ class DenseSource(_Report):
     store: Optional[str] = Field(description="trainer.model_store (null: no store, trained here)")
 
 
+class RecoveryInfo(_Report):
+    """The recovery fine-tune after pruning (``pruning.recovery_steps``, masks fixed): what it trained and the
+    dev F1 of the model kept (its final one). The record's ``training`` section is the dense fine-tune's."""
+
+    steps: int = Field(ge=1)
+    train_seconds: float = Field(ge=0)
+    dev_f1: Optional[float]
+    history: List[dict[str, Any]] = Field(description="training loss entries, as in the training section")
+    dev_history: List[dict[str, Any]] = Field(description="dev evaluations, as in the training section")
+
+
 class CalibratedReport(_Report):
     """The one-shot methods' section of the record (``pruning.details``)."""
 
@@ -161,6 +172,7 @@ class CalibratedReport(_Report):
     calibration: CalibrationInfo
     dense: DenseSource
     recovery_steps: int = Field(ge=0)
+    recovery: Optional[RecoveryInfo] = None
 
 
 class Calibrated(Method):
