@@ -83,6 +83,10 @@ def main() -> None:
         if any(arg in HELP for arg in argv):
             from sparsenlp.config.help import describe, describe_languages
 
+            topics = [a for a in argv if a not in HELP and "=" not in a and not a.startswith("-")]
+            if any(topic != "languages" for topic in topics):
+                sys.exit(f"sparsenlp error: --help {' '.join(topics)}: no such help topic; use --help (every option) "
+                         "or --help languages (the language table)")
             print(describe_languages(_languages(argv)) if "languages" in argv else describe(_conf()), end="")
             return
         from sparsenlp.train import main as train  # imports torch and the rest of the framework

@@ -106,3 +106,27 @@ def test_help_comes_from_the_config_classes():
     from sparsenlp.config import TrainerConfig
 
     assert "warm-up" in help_of(TrainerConfig, "warmup_ratio")
+
+
+def test_help_topics_are_every_option_or_the_language_table_and_nothing_else():
+    import subprocess
+    import sys
+
+    def help_of_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sparsenlp", "--help", *args], capture_output=True, text=True)
+
+    assert "trainer.max_steps" in help_of_cli().stdout
+    table = help_of_cli("languages")
+    assert table.returncode == 0 and "Afrikaans" in table.stdout and "trainer.max_steps" not in table.stdout
+    typo = help_of_cli("language")
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert typo.stderr.strip() == ("sparsenlp error: --help language: no such help topic; use --help (every option) "
+                                   "or --help languages (the language table)")
+
+
+def test_report_workers_are_one_or_more():
+    from sparsenlp.analysis import report
+
+    with pytest.raises(SystemExit) as stopped:
+        report.main(["/nonexistent", "--jobs", "0"])
+    assert stopped.value.code == 2

@@ -77,6 +77,17 @@ def run_pie(sweep_dir: Path, out: Path, options: Options) -> list[str]:
     return report.skipped
 
 
+def _positive(value: str) -> int:
+    """``--jobs``: a whole number of worker processes, at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of worker processes (1 or more)")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     from sparsenlp.analysis import status, wandb_commands
 
@@ -109,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR",
                          help="a sweep's output dir, searched recursively for results.json")
         sub.add_argument("--out", type=Path, help="output dir (default: SWEEP_DIR/report)")
-        sub.add_argument("--jobs", type=int, default=1, metavar="N",
+        sub.add_argument("--jobs", type=_positive, default=1, metavar="N",
                          help="worker processes for the comparisons, one language at a time (default: 1)")
         sub.add_argument("--allow-unreplicated", action="store_true",
                          help="give comparisons with one seed on a side verdicts and count them (their interval "
