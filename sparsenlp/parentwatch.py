@@ -49,6 +49,8 @@ def _watch(parent: int, interval: float) -> None:
     while True:
         time.sleep(interval)
         if os.getppid() != parent:
+            if not runlock.held():  # between jobs: nothing to stop, and no job's log to write into
+                os._exit(1)
             log.error("the sweep's main process (pid %d) is gone: stopping this job (pid %d) with a checkpoint at "
                       "its current step; relaunch the sweep to resume it", parent, os.getpid())
             os.kill(os.getpid(), signal.SIGTERM)  # the job's own stop: checkpoint at the step boundary, then exit

@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from sparsenlp.analysis import status
+from sparsenlp.errors import SparseNLPError
 from sparsenlp.identity import config_hash
 from sparsenlp.tracking import joblist
 from tests.conftest import REPO, WIKIANN
@@ -178,6 +179,13 @@ def test_a_failed_job_is_named_with_its_error_at_the_end_and_by_status(tmp_path,
     assert "1 ran, 1 skipped (complete)" in _summary(again)
     assert [job.state for job in status.status(sweep).jobs] == ["done", "done"]
     assert not list(sweep.glob("*/failure.json"))
+    # a job folder or a file given for the sweep: said so, with the folder to pass
+    job = next(sweep.glob("*/results.json")).parent
+    with pytest.raises(SparseNLPError, match=f"{job} is a job folder, not a sweep folder; pass the sweep folder "
+                                             f"above it \\({sweep}\\)"):
+        status.status(job)
+    with pytest.raises(SparseNLPError, match="is a file, not a folder"):
+        status.status(job / "results.json")
 
 
 def test_jobs_that_cannot_run_are_listed_grouped_before_anything_starts(tmp_path, tiny_overrides):

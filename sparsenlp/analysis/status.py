@@ -111,8 +111,12 @@ def _job_folders(sweep_dir: Path) -> list[str]:
 
 def status(sweep_dir: Path, stale_after: float = STALE_AFTER_S, now: Optional[float] = None) -> SweepStatus:
     if not sweep_dir.is_dir():
-        raise SparseNLPError(f"sweep folder {sweep_dir} does not exist; pass the hydra.sweep.dir a sweep was "
+        what = "is a file, not a folder" if sweep_dir.exists() else "does not exist"
+        raise SparseNLPError(f"sweep folder {sweep_dir} {what}; pass the hydra.sweep.dir a sweep was "
                              "launched with (e.g. multirun/paper)")
+    if (sweep_dir / RESULTS).exists() or (sweep_dir / ".hydra").is_dir():
+        raise SparseNLPError(f"{sweep_dir} is a job folder, not a sweep folder; pass the sweep folder above it "
+                             f"({sweep_dir.parent}), or read {sweep_dir / RESULTS} and its log for this job")
     now = datetime.now(timezone.utc).timestamp() if now is None else now
     listing = joblist.read(sweep_dir)
     folders = _job_folders(sweep_dir)
