@@ -265,12 +265,14 @@ def test_a_sweep_leaves_the_jobs_another_process_holds_untouched(tmp_path, tiny_
 
 
 @pytest.mark.slow
-def test_a_job_another_launch_takes_while_the_sweep_runs_is_left_to_it_and_the_rest_run(tmp_path, tiny_overrides):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]], ids=["basic", "joblib"])
+def test_a_job_another_launch_takes_while_the_sweep_runs_is_left_to_it_and_the_rest_run(tmp_path, tiny_overrides,
+                                                                                         launcher):
     """Two launches of one sweep: the folder of a later job is taken by another process after this launch's
     check. That job is left to it (nothing of it written, its log untouched), the sweep's other jobs run, and the
     end-of-sweep line says so; no failure."""
     sweep = tmp_path / "sweep"
-    args = ["-m", f"hydra.sweep.dir={sweep}", *tiny_overrides, "lang=de,sw,yo", "trainer.max_steps=60",
+    args = ["-m", *launcher, f"hydra.sweep.dir={sweep}", *tiny_overrides, "lang=de,sw,yo", "trainer.max_steps=60",
             "trainer.cpu_threads=1"]
     listed = cli([*args, "hydra.sweeper.dry_run=true"])
     folders = {line.split(" -> ")[1].split("-")[0]: sweep / line.split(" -> ")[1].strip()
