@@ -241,7 +241,8 @@ class TrainingInfo(_Model):
         description="what set `steps`: trainer.epochs x steps_per_epoch, the trainer.min_steps floor (an ablation "
                     "that gives small training sets more epochs) or trainer.max_steps")
     selection: SelectionInfo
-    train_seconds: float = Field(ge=0)
+    train_seconds: float = Field(ge=0, description="time spent in optimizer steps, summed over every process that "
+                                 "trained this run (a resumed run counts the steps before its checkpoint too)")
     sentences_per_second: float = Field(ge=0)
     tokens_per_second: float = Field(ge=0)
     device: str
@@ -404,7 +405,9 @@ class RunRecord(_Model):
     pruning: Optional[PruningInfo] = Field(description="null for a dense run")
     quantization: Optional[QuantizationInfo] = Field(default=None, description="null without quantization; "
                                                       "`test` above is the fp32 model either way")
-    timings: dict[str, Annotated[float, Field(ge=0)]]
+    timings: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        description="seconds of the process that wrote the record: data, model, total (after a resume, less than "
+                    "training.train_seconds, which sums every process)")
     versions: dict[str, Optional[str]]
 
     @model_validator(mode="after")
