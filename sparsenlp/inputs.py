@@ -92,7 +92,7 @@ def require_schedule_fits(settings: RunConfig) -> None:
     """With ``trainer.max_steps`` set, a run has at most that many optimizer steps: a schedule that cannot place
     its mask updates in them fails now, as the job would after building data and model."""
     if settings.trainer.max_steps is not None and settings.schedule.name in EXPONENTS:
-        Schedule.for_run(settings.schedule, 0.5, settings.trainer.max_steps)
+        Schedule.for_run(settings.schedule, 0.5, settings.trainer.max_steps)  # where updates fall, not how much
 
 
 def require_logger_dir(settings: RunConfig) -> None:
@@ -110,8 +110,9 @@ def require_logger_dir(settings: RunConfig) -> None:
 
 
 def require_inputs(settings: RunConfig) -> None:
-    """:func:`require_hub`, :func:`require_model_files`, :func:`require_local_data` and
-    :func:`require_schedule_fits`; SparseNLPError naming what is missing and the fix."""
+    """:func:`require_hub`, the method's own language checks, :func:`require_model_files`,
+    :func:`require_local_data`, :func:`require_schedule_fits` and :func:`require_logger_dir`; SparseNLPError
+    naming what is missing and the fix."""
     require_hub(settings)
     settings.method.check_languages(settings.pruning, settings.train_langs, settings.eval_langs,
                                     set(settings.languages.langs))

@@ -35,9 +35,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict, read_write
 
 from sparsenlp import jobdir, runlock
-from sparsenlp.tracking import records
 from sparsenlp.errors import SparseNLPError
 from sparsenlp.io import DISK_ERRNOS
+from sparsenlp.tracking import records
 
 _run_job_code = hydra_utils.run_job.__code__
 _installed = False
@@ -104,29 +104,32 @@ def _skip(*args: Any, **kwargs: Any) -> None:
 
 
 def left_to_another(out: Path) -> runlock.FolderInUse | None:
-    """The refusal of a sweep job whose folder another live process holds (once), or None."""
+    """The refusal of a sweep job whose folder another live process holds, or None; called once as the task
+    starts, it also forgets the job's state here (Hydra's writes for it are over)."""
     _complete.discard(out.absolute())
     return _left.pop(out.absolute(), None)
 
 
-def _before_job_writes(write: Callable[..., Any], when_left: Callable[..., Any]) -> Callable[..., Any]:
+def _before_job_writes(write: Callable[..., Any], instead: Callable[..., Any]) -> Callable[..., Any]:
+    """``write`` once the job holds its folder; ``instead`` for a sweep job left to another process, or one whose
+    complete record is there already."""
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not _called_by_run_job():
             return write(*args, **kwargs)
         hc = HydraConfig.get()
         out = Path(str(hc.runtime.output_dir))
         if out.absolute() in _left or out.absolute() in _complete:
-            return when_left(*args, **kwargs)
+            return instead(*args, **kwargs)
         try:
             _claim(out)
             if out.absolute() in _complete:
-                return when_left(*args, **kwargs)
+                return instead(*args, **kwargs)
             return write(*args, **kwargs)
         except runlock.FolderInUse as exc:
             if str(hc.mode) != "RunMode.MULTIRUN":
                 raise
             _left[out.absolute()] = exc
-            return when_left(*args, **kwargs)
+            return instead(*args, **kwargs)
         except OSError as exc:
             if exc.errno not in DISK_ERRNOS:
                 raise

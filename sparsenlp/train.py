@@ -305,7 +305,7 @@ def _hydra_main(cfg: DictConfig) -> float:
     held = jobstart.left_to_another(out)
     if held is not None:  # another launch runs this job: its result says so, and the sweep goes on
         raise held
-    with joblog.console(out):  # start line, [name] tags in a sweep, one-line errors
+    with joblog.console(out):  # [name] tags in a sweep, one-line errors
         with runlock.job_lock(out):  # one live process per job folder
             with failure.kept(out, enabled=joblog.in_sweep()):  # failure.json for `sparsenlp-report status`
                 record = run(cfg)

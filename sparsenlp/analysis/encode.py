@@ -34,6 +34,10 @@ Row = Mapping[str, Any]
 Run = Sequence[Row] | CompactPredictions
 TYPE_SLOTS = 1 << 16  # span key = (start · (longest + 1) + end) · TYPE_SLOTS + type
 
+# what every mismatch between a run and its test set asks for
+SAME_TEST_SET = ("compare runs of the same language and test condition (runs of one arm scored on other test "
+                 "sets, e.g. another data.test_limit or data.root: report their sweeps separately)")
+
 
 @dataclass(frozen=True)
 class RunArrays:
@@ -177,8 +181,7 @@ class TestSet:
         n = len(self.ids)
         if len(run) != n:
             raise SparseNLPError(f"{who} ({self._where()}) has {len(run)} sentences, the test set {n}; "
-                                 "compare runs of the same language and test condition (runs of one arm scored on other test sets, "
-                                 "e.g. another data.test_limit or data.root: report their sweeps separately)")
+                                 + SAME_TEST_SET)
         ids = [row["id"] for row in run]
         if ids == self._ids_list:
             order: Sequence[int] = range(n)  # the usual case: the file lists the test set in order
@@ -220,8 +223,7 @@ class TestSet:
             i = self.position.get(sid)
             if i is None:
                 raise SparseNLPError(f"{who} ({self._where()}) has sentence id={sid!r}, which the test set lacks; "
-                                     "compare runs of the same language and test condition (runs of one arm scored on other test sets, "
-                                 "e.g. another data.test_limit or data.root: report their sweeps separately)")
+                                     + SAME_TEST_SET)
             if i in seen:
                 raise SparseNLPError(f"{who} ({self._where()}) repeats sentence id={sid!r}; its file is corrupt")
             seen.add(i)
@@ -282,8 +284,7 @@ class TestSet:
         if (positions < 0).any():
             sid = run.ids[np.flatnonzero(positions < 0)[0]].item()
             raise SparseNLPError(f"{who} ({self._where()}) has sentence id={sid!r}, which the test set lacks; "
-                                 "compare runs of the same language and test condition (runs of one arm scored on other test sets, "
-                                 "e.g. another data.test_limit or data.root: report their sweeps separately)")
+                                 + SAME_TEST_SET)
         counts = np.bincount(positions, minlength=len(self.ids))
         if (counts > 1).any():
             sid = self.ids[int(np.flatnonzero(counts > 1)[0])]
@@ -294,8 +295,7 @@ class TestSet:
         n = len(self.ids)
         if len(run) != n:
             raise SparseNLPError(f"{who} ({self._where()}) has {len(run)} sentences, the test set {n}; "
-                                 "compare runs of the same language and test condition (runs of one arm scored on other test sets, "
-                                 "e.g. another data.test_limit or data.root: report their sweeps separately)")
+                                 + SAME_TEST_SET)
         order = self._order(run, who)
         lengths = run.lengths if order is None else run.lengths[order]
         hashes = run.token_hash if order is None else run.token_hash[order]

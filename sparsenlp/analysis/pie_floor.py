@@ -24,9 +24,9 @@ inferential rate is therefore taken **per seed**, where seeds are replicates:
 
 ``too_small``: fewer than 3 dense or 2 sparse seeds. With one dense seed there is no floor; with two, each
 dense seed's reference is the other one, so both floor rows are the same and the floor's seed spread is 0 by
-construction (the interval is then too narrow); with one sparse seed the interval is over sentences only. Such rows are never counted in a summary. At ``level="token"`` the
-rates are tokens over tokens, and sentences remain the unit of sampling (tokens of one sentence are not
-independent).
+construction (the interval is then too narrow); with one sparse seed the interval is over sentences only.
+Such rows are never counted in a summary. At ``level="token"`` the rates are tokens over tokens, and
+sentences remain the unit of sampling (tokens of one sentence are not independent).
 """
 from __future__ import annotations
 

@@ -143,8 +143,8 @@ def pie_section(pie: pd.DataFrame | None, skipped_reason: str | None = None) -> 
         "(per language in `pie.csv`, with Hooker et al.'s rate between the modes of all seeds, `pie_rate_all`). "
         "Means over languages; examples in `pie_examples.csv`.\n\n")
     if small:
-        text += (f"**{small} of {len(pie)} rows have too few seeds** (`too_small`: fewer than {MIN_DENSE_SEEDS} dense or "
-                 f"{MIN_SPARSE_SEEDS} sparse seeds): they are left out of every count and mean below.\n\n")
+        text += (f"**{small} of {len(pie)} rows have too few seeds** (`too_small`: fewer than {MIN_DENSE_SEEDS} "
+                 f"dense or {MIN_SPARSE_SEEDS} sparse seeds): they are left out of every count and mean below.\n\n")
     return text + markdown_table(pie_table(pie))
 
 
